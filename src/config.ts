@@ -1,0 +1,203 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+const MiB = 1024 * 1024;
+
+/**
+ * Every tunable with its default. Producers and the consumer read the same table, so a setting
+ * means the same thing on both sides of the queue.
+ */
+export const defaults = {
+  /** Redis holding the queue, the admission ledger and the payload bytes waiting for upload. */
+  redisUrl: 'redis://127.0.0.1:6379',
+  /** BullMQ queue name. */
+  queueName: 'debug-archive',
+  /**
+   * BullMQ key prefix. The braces are a Redis Cluster hash tag: every key of the queue and of
+   * the ledger lands in one slot, which the atomic admission script needs.
+   */
+  redisPrefix: '{debug-archiver}',
+  /** First segment of every object key in the bucket. */
+  keyPrefix: 'debug-payloads',
+  /** Payloads admitted but not yet archived (waiting, active, retrying or failed), across all producers. */
+  maxQueued: 10_000,
+  /** JSON bytes admitted but not yet archived, across all producers: the Redis memory the queue may take. */
+  maxQueuedBytes: 512 * MiB,
+  /** Largest payload accepted, in bytes of its JSON; larger ones are dropped as `payload_too_large`. */
+  maxPayloadBytes: 64 * MiB,
+  /** Upload attempts per payload before it moves to the failed set (where it still counts against the bounds). */
+  attempts: 10,
+  /** First retry delay; later ones double, with jitter. 10 attempts span about 17 minutes. */
+  backoffDelayMs: 1_000,
+  /** Longest an enqueue waits on Redis before it returns `dropped` with `redis_unavailable`. */
+  enqueueTimeoutMs: 1_000,
+  /** JSON bytes one producer process may have on their way to Redis at once; more is dropped as `producer_busy`. */
+  maxInFlightBytes: 64 * MiB,
+  /** Payloads archived at once by one consumer process (gzip runs on libuv's thread pool). */
+  concurrency: 4,
+  /** Sockets the S3 client may open; the SDK's default of 50 queues uploads in memory. */
+  maxSockets: 512,
+  /** zlib level for the gzip layer: 1 is fastest, 9 smallest. */
+  gzipLevel: 6,
+  /** Multipart part size; lib-storage holds about partSize x (queueSize + 1) per upload. */
+  partSizeBytes: 8 * MiB,
+  /** Parts of one upload in flight at once. */
+  uploadQueueSize: 2,
+  /** On SIGTERM, how long in-flight uploads may take before they are left for another consumer. */
+  drainTimeoutMs: 30_000,
+  /** Region for the S3 client when AWS_REGION is unset (S3-compatible servers ignore it). */
+  region: 'us-east-1',
+} as const;
+
+const whole = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'expected a number' })
+    .int({ error: 'expected a whole number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+
+const redisUrl = z
+  .string()
+  .regex(/^rediss?:\/\/./, { error: 'expected a redis:// or rediss:// URL' })
+  .refine((value) => URL.canParse(value), { error: 'expected a redis:// or rediss:// URL' });
+
+const name = (what: string) =>
+  z
+    .string()
+    .min(1, { error: `${what} must not be empty` })
+    .max(100, { error: `${what} is longer than 100 characters` })
+    .regex(/^[\w{}.:-]+$/, { error: `${what} may hold letters, digits and _ . : - { } only` });
+
+const keyPrefix = z
+  .string()
+  .max(200, { error: 'is longer than 200 characters' })
+  .regex(/^[\w.-]+(\/[\w.-]+)*$/, {
+    error: 'expected path segments of letters, digits, _ . - separated by single slashes',
+  })
+  .refine((value) => !value.split('/').some((segment) => segment === '.' || segment === '..'), {
+    error: 'must not contain . or .. segments',
+  });
+
+/** Settings shared by producers and the consumer. */
+export const sharedSchema = z.object({
+  redisUrl: redisUrl.default(defaults.redisUrl),
+  queueName: name('queue name').default(defaults.queueName),
+  redisPrefix: name('redis prefix').default(defaults.redisPrefix),
+  keyPrefix: keyPrefix.default(defaults.keyPrefix),
+});
+
+/** Settings of a producer (the task worker's side). */
+export const producerSchema = sharedSchema
+  .extend({
+    maxQueued: whole(1, 10_000_000).default(defaults.maxQueued),
+    maxQueuedBytes: whole(1024, Number.MAX_SAFE_INTEGER).default(defaults.maxQueuedBytes),
+    maxPayloadBytes: whole(2, 512 * MiB).default(defaults.maxPayloadBytes),
+    attempts: whole(1, 100).default(defaults.attempts),
+    backoffDelayMs: whole(10, 3_600_000).default(defaults.backoffDelayMs),
+    enqueueTimeoutMs: whole(10, 60_000).default(defaults.enqueueTimeoutMs),
+    maxInFlightBytes: whole(1024, Number.MAX_SAFE_INTEGER).default(defaults.maxInFlightBytes),
+  })
+  .refine((s) => s.maxPayloadBytes <= s.maxQueuedBytes, {
+    error: 'maxPayloadBytes must not exceed maxQueuedBytes',
+    path: ['maxPayloadBytes'],
+  });
+
+/** Settings of the consumer (the `worker` process). */
+export const consumerSchema = sharedSchema.extend({
+  bucket: z
+    .string({ error: 'is required' })
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'expected an S3 bucket name' }),
+  s3Endpoint: z
+    .string()
+    .refine((value) => /^https?:\/\//.test(value) && URL.canParse(value), {
+      error: 'expected an http:// or https:// URL',
+    })
+    .optional(),
+  region: z.string().min(1).default(defaults.region),
+  concurrency: whole(1, 256).default(defaults.concurrency),
+  maxSockets: whole(1, 65_536).default(defaults.maxSockets),
+  gzipLevel: whole(1, 9).default(defaults.gzipLevel),
+  partSizeBytes: whole(5 * MiB, 5 * 1024 * MiB).default(defaults.partSizeBytes),
+  uploadQueueSize: whole(1, 16).default(defaults.uploadQueueSize),
+  drainTimeoutMs: whole(0, 3_600_000).default(defaults.drainTimeoutMs),
+});
+
+export type ProducerSettings = z.output<typeof producerSchema>;
+export type ConsumerSettings = z.output<typeof consumerSchema>;
+
+/** The environment variable behind each setting; the one place that names them. */
+export const environmentVariables = {
+  redisUrl: 'REDIS_URL',
+  queueName: 'DEBUG_ARCHIVE_QUEUE',
+  redisPrefix: 'DEBUG_ARCHIVE_REDIS_PREFIX',
+  keyPrefix: 'DEBUG_ARCHIVE_PREFIX',
+  maxQueued: 'DEBUG_ARCHIVE_MAX_QUEUED',
+  maxQueuedBytes: 'DEBUG_ARCHIVE_MAX_QUEUED_BYTES',
+  maxPayloadBytes: 'DEBUG_ARCHIVE_MAX_PAYLOAD_BYTES',
+  attempts: 'DEBUG_ARCHIVE_ATTEMPTS',
+  backoffDelayMs: 'DEBUG_ARCHIVE_BACKOFF_DELAY_MS',
+  enqueueTimeoutMs: 'DEBUG_ARCHIVE_ENQUEUE_TIMEOUT_MS',
+  maxInFlightBytes: 'DEBUG_ARCHIVE_MAX_IN_FLIGHT_BYTES',
+  bucket: 'DEBUG_ARCHIVE_BUCKET',
+  s3Endpoint: 'S3_ENDPOINT',
+  region: 'AWS_REGION',
+  concurrency: 'DEBUG_ARCHIVE_CONCURRENCY',
+  maxSockets: 'DEBUG_ARCHIVE_MAX_SOCKETS',
+  gzipLevel: 'DEBUG_ARCHIVE_GZIP_LEVEL',
+  partSizeBytes: 'DEBUG_ARCHIVE_PART_SIZE_BYTES',
+  uploadQueueSize: 'DEBUG_ARCHIVE_UPLOAD_QUEUE_SIZE',
+  drainTimeoutMs: 'DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS',
+} as const satisfies Record<keyof ProducerSettings | keyof ConsumerSettings, string>;
+
+type SettingName = keyof typeof environmentVariables;
+type Env = Readonly<Record<string, string | undefined>>;
+
+function describe(error: z.ZodError, source: (field: string) => string): string[] {
+  return error.issues.map((issue) => {
+    const field = String(issue.path[0] ?? '');
+    return `${source(field)}: ${issue.message}`;
+  });
+}
+
+function parse<S extends z.ZodType>(schema: S, input: unknown, source: (field: string) => string): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new ConfigError(describe(result.error, source));
+  return result.data;
+}
+
+function fromEnv(env: Env, fields: readonly SettingName[]): Record<string, string | undefined> {
+  const raw: Record<string, string | undefined> = {};
+  for (const field of fields) {
+    const value = env[environmentVariables[field]];
+    raw[field] = value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+  if (raw.region === undefined) raw.region = env.AWS_DEFAULT_REGION?.trim() || undefined;
+  return raw;
+}
+
+function envSource(env: Env) {
+  return (field: string) => {
+    const variable = environmentVariables[field as SettingName] ?? field;
+    return `${variable}=${JSON.stringify(env[variable] ?? '')}`;
+  };
+}
+
+/** Producer settings from the environment; throws one ConfigError naming every bad variable. */
+export function producerSettingsFromEnv(env: Env): ProducerSettings {
+  return parse(producerSchema, fromEnv(env, Object.keys(producerSchema.shape) as SettingName[]), envSource(env));
+}
+
+/** Consumer settings from the environment; throws one ConfigError naming every bad variable. */
+export function consumerSettingsFromEnv(env: Env): ConsumerSettings {
+  return parse(consumerSchema, fromEnv(env, Object.keys(consumerSchema.shape) as SettingName[]), envSource(env));
+}
+
+/** Validates options passed in code; throws one ConfigError naming every bad option. */
+export function resolveProducerSettings(options: Partial<ProducerSettings>): ProducerSettings {
+  return parse(producerSchema, options, (field) => `option ${field}`);
+}
+
+/** Validates options passed in code; throws one ConfigError naming every bad option. */
+export function resolveConsumerSettings(options: Partial<ConsumerSettings>): ConsumerSettings {
+  return parse(consumerSchema, options, (field) => `option ${field}`);
+}

@@ -1,0 +1,159 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AdmissionLedger } from '../admission-ledger.ts';
+import type { ArchiveJobResult } from '../archive-job.ts';
+import { resolveConsumerSettings, type ConsumerSettings } from '../config.ts';
+import { createDefaultLogger, type Logger } from '../logger.ts';
+import { createConsumerRedis } from '../redis-client.ts';
+import { createS3Client, type S3ClientOptions } from '../storage/s3-client.ts';
+import { createArchiveProcessor } from './archive-processor.ts';
+
+/** How often the consumer releases ledger entries whose job is gone. */
+const RECONCILE_INTERVAL_MS = 60_000;
+/** How old such an entry must be: far longer than any admission takes to add its job. */
+const RECONCILE_GRACE_MS = 5 * 60_000;
+
+export interface ArchiveConsumerOptions extends Partial<ConsumerSettings> {
+  /** The bucket objects go to. */
+  bucket: string;
+  /** A live S3 client to use; the caller keeps owning it. */
+  s3?: S3Client;
+  /** Credentials for the S3 client the consumer makes; default: the SDK's chain. */
+  credentials?: S3ClientOptions['credentials'];
+  /** A live ioredis client to use (BullMQ duplicates it for blocking reads); the caller keeps owning it. */
+  redis?: Redis;
+  logger?: Logger;
+}
+
+export interface ArchiveConsumer {
+  /**
+   * Stops taking jobs and lets the uploads under way finish for up to `drainTimeoutMs`. Past
+   * that they are aborted (multipart uploads included) and their jobs are left active, to be
+   * picked up as stalled by another consumer; nothing is lost. Then releases what it created.
+   */
+  close(): Promise<{ drained: boolean }>;
+  /** Payloads admitted and not yet archived, across all producers. */
+  usage: AdmissionLedger['usage'];
+  readonly settings: ConsumerSettings;
+}
+
+/**
+ * Starts the consumer: a BullMQ worker archiving `concurrency` payloads at a time, and a
+ * reconciler of the admission ledger. Both the `worker/` process and `debug-archiver worker`
+ * start it through this function.
+ *
+ * Memory: per archive in flight, the payload's JSON and its parsed value (each at most
+ * maxPayloadBytes, the value a small multiple of it) plus about partSizeBytes x
+ * (uploadQueueSize + 1) in lib-storage and under 1 MiB in the encoding stages; `concurrency`
+ * of those at once.
+ */
+export async function startArchiveConsumer(options: ArchiveConsumerOptions): Promise<ArchiveConsumer> {
+  const { s3: givenS3, redis: givenRedis, credentials, logger = createDefaultLogger('info'), ...tunables } = options;
+  const settings = resolveConsumerSettings(tunables);
+  const releases: (() => Promise<unknown>)[] = [];
+
+  const redis = givenRedis ?? createConsumerRedis(settings.redisUrl);
+  if (!givenRedis) {
+    redis.on('error', (error: Error) => {
+      logger.warn({ err: error.message }, 'redis connection error');
+    });
+    releases.push(() => redis.quit().catch(() => redis.disconnect()));
+  }
+  const s3 =
+    givenS3 ??
+    createS3Client({ region: settings.region, endpoint: settings.s3Endpoint, maxSockets: settings.maxSockets, credentials });
+  if (!givenS3) releases.push(() => Promise.resolve(s3.destroy()));
+
+  const ledger = new AdmissionLedger(redis, settings.redisPrefix, settings.queueName);
+  const processor = createArchiveProcessor({
+    s3,
+    bucket: settings.bucket,
+    ledger,
+    logger,
+    gzipLevel: settings.gzipLevel,
+    partSizeBytes: settings.partSizeBytes,
+    uploadQueueSize: settings.uploadQueueSize,
+  });
+
+  const inFlight = new Set<AbortController>();
+  const worker = new Worker<unknown, ArchiveJobResult>(
+    settings.queueName,
+    async (job: Job, _token?: string, signal?: AbortSignal) => {
+      const controller = new AbortController();
+      inFlight.add(controller);
+      try {
+        return await processor(job, signal ? AbortSignal.any([signal, controller.signal]) : controller.signal);
+      } finally {
+        inFlight.delete(controller);
+      }
+    },
+    {
+      connection: redis,
+      prefix: settings.redisPrefix,
+      concurrency: settings.concurrency,
+      maxStalledCount: 3,
+      autorun: false,
+    },
+  );
+  releases.push(() => worker.close(true));
+  worker.on('error', (error: Error) => {
+    logger.warn({ err: error.message }, 'worker error');
+  });
+  worker.on('failed', (job: Job | undefined, error: Error) => {
+    const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+    logger.warn(
+      { key: (job?.data as { key?: string } | undefined)?.key, attempt: job?.attemptsMade, final, err: error.message },
+      final ? 'archive failed for good; payload kept in the failed set' : 'archive attempt failed; will retry',
+    );
+  });
+  worker.on('completed', (_job: Job, result: ArchiveJobResult) => {
+    logger.debug({ key: result.key, jsonBytes: result.jsonBytes, base64Bytes: result.base64Bytes }, 'archived');
+  });
+
+  let reconciling: Promise<unknown> = Promise.resolve();
+  const reconciler = setInterval(() => {
+    reconciling = ledger
+      .reconcile(RECONCILE_GRACE_MS)
+      .then((released) => {
+        if (released > 0) logger.warn({ released }, 'released ledger entries whose job was gone');
+      })
+      .catch((error: unknown) => {
+        logger.warn({ err: String(error) }, 'ledger reconcile failed');
+      });
+  }, RECONCILE_INTERVAL_MS);
+  reconciler.unref();
+
+  worker.run().catch((error: unknown) => {
+    logger.error({ err: String(error) }, 'worker stopped');
+  });
+  await worker.waitUntilReady();
+  logger.info(
+    { queue: settings.queueName, bucket: settings.bucket, concurrency: settings.concurrency },
+    'debug-archiver consumer started',
+  );
+
+  let closing: Promise<{ drained: boolean }> | undefined;
+  const close = (): Promise<{ drained: boolean }> => {
+    closing ??= (async () => {
+      clearInterval(reconciler);
+      const deadline = new AbortController();
+      const drained = await Promise.race([
+        worker.close().then(() => true),
+        delay(settings.drainTimeoutMs, false, { signal: deadline.signal }).catch(() => false),
+      ]);
+      deadline.abort();
+      if (!drained) {
+        logger.warn({ active: inFlight.size }, 'drain deadline passed; leaving active jobs for another consumer');
+        for (const controller of inFlight) controller.abort(new Error('consumer shutting down'));
+      }
+      await reconciling;
+      for (const release of releases.reverse()) await release().catch(() => undefined);
+      return { drained };
+    })();
+    return closing;
+  };
+
+  return { close, usage: () => ledger.usage(), settings };
+}

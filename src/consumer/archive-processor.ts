@@ -1,0 +1,96 @@
+import { HeadObjectCommand, NotFound, type S3Client } from '@aws-sdk/client-s3';
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { AdmissionLedger } from '../admission-ledger.ts';
+import type { ArchiveJobData, ArchiveJobResult } from '../archive-job.ts';
+import { encodePayload } from '../encoding/encode-payload.ts';
+import type { Logger } from '../logger.ts';
+import { toS3Metadata } from '../storage/object-metadata.ts';
+import { storeObject } from '../storage/store-object.ts';
+
+export interface ArchiveProcessorDeps {
+  s3: S3Client;
+  bucket: string;
+  ledger: AdmissionLedger;
+  logger: Logger;
+  gzipLevel: number;
+  partSizeBytes: number;
+  uploadQueueSize: number;
+}
+
+function checkJobData(data: unknown): ArchiveJobData {
+  const candidate = data as Partial<ArchiveJobData> | null;
+  if (
+    typeof candidate?.payloadId !== 'string' ||
+    typeof candidate.key !== 'string' ||
+    typeof candidate.taskId !== 'string' ||
+    typeof candidate.enqueuedAt !== 'string'
+  ) {
+    throw new UnrecoverableError('archive job data is not an ArchiveJobData (payloadId, key, taskId, enqueuedAt)');
+  }
+  return candidate as ArchiveJobData;
+}
+
+async function objectExists(s3: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+    return true;
+  } catch (error) {
+    if (error instanceof NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * The BullMQ processor: reads the payload's JSON from the ledger, streams it to S3, and only
+ * then releases it from the ledger. Throwing leaves the payload in Redis for the next attempt;
+ * after the last one the job stays in BullMQ's failed set and the payload stays counted.
+ */
+export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
+  const { s3, bucket, ledger, logger } = deps;
+
+  return async (job: Job, signal: AbortSignal): Promise<ArchiveJobResult> => {
+    const data = checkJobData(job.data);
+    const json = await ledger.readPayload(data.payloadId);
+    if (json === null) {
+      // Released already: an earlier attempt uploaded and released but died before completing
+      // the job, or the producer gave up on the job after Redis timed out.
+      const archived = await objectExists(s3, bucket, data.key, signal);
+      if (!archived) logger.warn({ key: data.key }, 'payload bytes are gone from Redis and were never archived');
+      return { key: data.key, jsonBytes: 0, gzipBytes: 0, base64Bytes: 0, alreadyArchived: archived };
+    }
+
+    let value: unknown;
+    try {
+      value = JSON.parse(json);
+    } catch (error) {
+      throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
+    }
+
+    const identity = {
+      payloadId: data.payloadId,
+      taskId: data.taskId,
+      integration: data.integration,
+      enqueuedAt: data.enqueuedAt,
+    };
+    const stats = await encodePayload(
+      value,
+      async (body, layerStats) => {
+        await storeObject({
+          s3,
+          bucket,
+          key: data.key,
+          body,
+          initialMetadata: toS3Metadata(identity),
+          finalMetadata: () => toS3Metadata({ ...identity, ...layerStats() }),
+          partSizeBytes: deps.partSizeBytes,
+          queueSize: deps.uploadQueueSize,
+          signal,
+        });
+        return layerStats();
+      },
+      { gzipLevel: deps.gzipLevel, signal },
+    );
+    await ledger.release(data.payloadId);
+    return { key: data.key, jsonBytes: stats.jsonBytes, gzipBytes: stats.gzipBytes, base64Bytes: stats.base64Bytes };
+  };
+}

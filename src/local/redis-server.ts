@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { DebugArchiverError } from '../errors.ts';
+import { freePort } from './free-port.ts';
+
+export interface LocalRedis {
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server (SIGTERM; with AOF on, it syncs first). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and folder, so AOF brings the data back. */
+  start(): Promise<void>;
+  /** Stops it and deletes its folder. */
+  destroy(): Promise<void>;
+}
+
+export interface LocalRedisOptions {
+  /** Persist with an append-only file, as production should. Default false. */
+  appendOnly?: boolean;
+}
+
+const NOT_FOUND =
+  'redis-server is not on PATH: install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), or set REDIS_URL to a Redis you run';
+
+async function waitForPing(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new DebugArchiverError('ERR_LOCAL_SERVER', `redis-server exited with ${child.exitCode}`);
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      if ((await probe.ping()) === 'PONG') return;
+    } catch {
+      await delay(50);
+    } finally {
+      probe.disconnect();
+    }
+  }
+  throw new DebugArchiverError('ERR_LOCAL_SERVER', 'redis-server did not answer within 10 s');
+}
+
+/**
+ * Starts a private `redis-server` on a free loopback port with its own folder, for the demo and
+ * the tests (never the shared one on 6379). Configured as production should be: noeviction.
+ */
+export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'debug-archiver-redis-'));
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+
+  const start = async (): Promise<void> => {
+    const spawned = spawn(
+      'redis-server',
+      [
+        '--port', String(port),
+        '--bind', '127.0.0.1',
+        '--dir', dir,
+        '--save', '',
+        '--appendonly', options.appendOnly === true ? 'yes' : 'no',
+        '--appendfsync', 'everysec',
+        '--maxmemory-policy', 'noeviction',
+        '--daemonize', 'no',
+      ],
+      { stdio: 'ignore' },
+    );
+    child = spawned;
+    const failed = once(spawned, 'error').then(([error]) => {
+      throw (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? new DebugArchiverError('ERR_LOCAL_SERVER', NOT_FOUND)
+        : (error as Error);
+    });
+    await Promise.race([waitForPing(url, spawned), failed]);
+    failed.catch(() => undefined);
+  };
+
+  const stop = async (): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    const exited = once(running, 'exit');
+    running.kill('SIGTERM');
+    await exited;
+  };
+
+  await start();
+  return {
+    url,
+    port,
+    start,
+    stop,
+    destroy: async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,258 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { v7 as uuidv7 } from 'uuid';
+import { AdmissionLedger } from '../admission-ledger.ts';
+import { ARCHIVE_JOB_NAME, type ArchiveJobData } from '../archive-job.ts';
+import { resolveProducerSettings, type ProducerSettings } from '../config.ts';
+import { InvalidMetaError } from '../errors.ts';
+import { createDefaultLogger, type Logger } from '../logger.ts';
+import { buildObjectKey } from '../object-key.ts';
+import { createProducerRedis } from '../redis-client.ts';
+import { DropLog } from './drop-log.ts';
+
+/**
+ * Why a payload was not queued. The set is closed; each is counted in `stats().dropped`.
+ * - `queue_full`: `maxQueued` payloads are admitted and not yet archived.
+ * - `queue_bytes_full`: admitting it would pass `maxQueuedBytes`.
+ * - `payload_too_large`: its JSON is over `maxPayloadBytes`.
+ * - `not_serializable`: `JSON.stringify` threw (a cycle, a BigInt, a throwing getter, nesting
+ *   too deep) or returned nothing (undefined, a function, a symbol).
+ * - `redis_unavailable`: Redis is not connected, or did not answer within `enqueueTimeoutMs`.
+ * - `producer_busy`: this process already has `maxInFlightBytes` on their way to Redis.
+ * - `producer_closed`: `close()` was called.
+ */
+export const DROP_REASONS = [
+  'queue_full',
+  'queue_bytes_full',
+  'payload_too_large',
+  'not_serializable',
+  'redis_unavailable',
+  'producer_busy',
+  'producer_closed',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+export interface DebugPayloadMeta {
+  /** The task the payload belongs to; part of the object key. Required. */
+  taskId: string;
+  /** The integration (bank, site, API) the task talked to; part of the object key. */
+  integration?: string;
+}
+
+export type EnqueueResult =
+  | { status: 'queued'; payloadId: string; key: string }
+  | { status: 'dropped'; reason: DropReason };
+
+export interface ProducerStats {
+  queued: number;
+  dropped: Record<DropReason, number>;
+  /** JSON bytes this process is sending to Redis right now. */
+  inFlightBytes: number;
+}
+
+export interface DebugPayloadProducer {
+  /**
+   * Queues the payload for archiving. Resolves within about `enqueueTimeoutMs` and never
+   * rejects for operational trouble: a full queue, an oversized or unserialisable payload or an
+   * unreachable Redis all resolve `{ status: 'dropped', reason }`. Throws only when `meta` is
+   * unusable (a programming error).
+   */
+  enqueue(payload: unknown, meta: DebugPayloadMeta): Promise<EnqueueResult>;
+  /** Counters since creation. */
+  stats(): ProducerStats;
+  /** Waits for enqueues under way, then releases the Redis connection if the producer made it. */
+  close(): Promise<void>;
+}
+
+export interface ProducerOptions extends Partial<ProducerSettings> {
+  /** A live ioredis client to use instead of `redisUrl`; the caller keeps owning it. */
+  redis?: Redis;
+  logger?: Logger;
+}
+
+const MAX_META_LENGTH = 1_024;
+
+function checkMeta(meta: DebugPayloadMeta | undefined): void {
+  if (typeof meta !== 'object' || meta === null) {
+    throw new InvalidMetaError('enqueueDebugPayload(payload, meta): meta must be an object with a taskId');
+  }
+  const { taskId, integration } = meta;
+  if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > MAX_META_LENGTH) {
+    throw new InvalidMetaError(`meta.taskId must be a non-empty string of at most ${MAX_META_LENGTH} characters`);
+  }
+  if (
+    integration !== undefined &&
+    (typeof integration !== 'string' || integration.length === 0 || integration.length > MAX_META_LENGTH)
+  ) {
+    throw new InvalidMetaError(
+      `meta.integration must be a non-empty string of at most ${MAX_META_LENGTH} characters when given`,
+    );
+  }
+}
+
+function serialize(payload: unknown): string | undefined {
+  try {
+    const json: unknown = JSON.stringify(payload);
+    return typeof json === 'string' ? json : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Creates a producer: one Redis connection and one BullMQ Queue for the life of the process,
+ * whatever the number of calls.
+ *
+ * Memory: a payload's JSON string lives only while its enqueue is under way, and this process
+ * never holds more than `maxInFlightBytes` of them at once; Redis holds at most
+ * `maxQueuedBytes` across all producers.
+ */
+export function createDebugPayloadProducer(options: ProducerOptions = {}): DebugPayloadProducer {
+  const { redis: givenRedis, logger = createDefaultLogger(), ...tunables } = options;
+  const settings = resolveProducerSettings(tunables);
+  const redis = givenRedis ?? createProducerRedis(settings.redisUrl, settings.enqueueTimeoutMs);
+  const ownsRedis = givenRedis === undefined;
+  const ledger = new AdmissionLedger(redis, settings.redisPrefix, settings.queueName);
+  const drops = new DropLog(logger);
+  const stats: ProducerStats = {
+    queued: 0,
+    dropped: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>,
+    inFlightBytes: 0,
+  };
+  const inFlight = new Set<Promise<EnqueueResult>>();
+  let queue: Promise<Queue> | undefined;
+  let closed = false;
+
+  if (ownsRedis) {
+    redis.on('error', (error: Error) => {
+      drops.connectionError(error);
+    });
+  }
+
+  // Enqueues that arrive while the first connection is being made wait for it, up to
+  // enqueueTimeoutMs: one listener and one timer for the producer's life, not one per call.
+  const firstConnection =
+    redis.status === 'ready'
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const timer = setTimeout(settle, settings.enqueueTimeoutMs);
+          timer.unref();
+          redis.once('ready', settle);
+          function settle(): void {
+            clearTimeout(timer);
+            redis.off('ready', settle);
+            resolve();
+          }
+        });
+
+  // One Queue per producer. BullMQ checks the server once when a Queue starts and keeps a failed
+  // start forever, so the Queue is made only while connected and made again if its start failed.
+  const ready = (): Promise<Queue> => {
+    queue ??= (async () => {
+      const created = new Queue<ArchiveJobData>(settings.queueName, {
+        connection: redis,
+        prefix: settings.redisPrefix,
+        streams: { events: { maxLen: 1_000 } },
+      });
+      created.on('error', (error: Error) => {
+        drops.connectionError(error);
+      });
+      try {
+        await created.waitUntilReady();
+        return created;
+      } catch (error) {
+        queue = undefined;
+        await created.close().catch(() => undefined);
+        throw error;
+      }
+    })();
+    return queue;
+  };
+
+  const drop = (reason: DropReason, meta: DebugPayloadMeta, detail?: unknown): EnqueueResult => {
+    stats.dropped[reason] += 1;
+    drops.record(reason, meta, detail);
+    return { status: 'dropped', reason };
+  };
+
+  const admit = async (json: string, bytes: number, meta: DebugPayloadMeta): Promise<EnqueueResult> => {
+    const payloadId = uuidv7();
+    const enqueuedAt = new Date();
+    const key = buildObjectKey({
+      keyPrefix: settings.keyPrefix,
+      enqueuedAt,
+      integration: meta.integration,
+      taskId: meta.taskId,
+      payloadId,
+    });
+    let admitted = false;
+    try {
+      const bullQueue = await ready();
+      const refusal = await ledger.admit(payloadId, json, bytes, settings);
+      if (refusal === 'queue_full') return drop('queue_full', meta);
+      if (refusal === 'bytes_full') return drop('queue_bytes_full', meta);
+      admitted = true;
+      const data: ArchiveJobData = {
+        payloadId,
+        key,
+        taskId: meta.taskId,
+        enqueuedAt: enqueuedAt.toISOString(),
+        jsonBytes: bytes,
+        ...(meta.integration === undefined ? {} : { integration: meta.integration }),
+      };
+      await bullQueue.add(ARCHIVE_JOB_NAME, data, {
+        jobId: payloadId,
+        attempts: settings.attempts,
+        backoff: { type: 'exponential', delay: settings.backoffDelayMs, jitter: 0.5 },
+        removeOnComplete: true,
+        removeOnFail: false,
+      });
+      stats.queued += 1;
+      return { status: 'queued', payloadId, key };
+    } catch (error) {
+      // An admitted payload whose job could not be added is released now, or by the
+      // consumer's reconciler if Redis is gone too.
+      if (admitted) await ledger.release(payloadId).catch(() => false);
+      return drop('redis_unavailable', meta, error);
+    }
+  };
+
+  const enqueue = async (payload: unknown, meta: DebugPayloadMeta): Promise<EnqueueResult> => {
+    checkMeta(meta);
+    if (closed) return drop('producer_closed', meta);
+    const json = serialize(payload);
+    if (json === undefined) return drop('not_serializable', meta);
+    // UTF-8 never takes fewer bytes than UTF-16 code units, so a long string fails without a scan.
+    if (json.length > settings.maxPayloadBytes) return drop('payload_too_large', meta);
+    const bytes = Buffer.byteLength(json);
+    if (bytes > settings.maxPayloadBytes) return drop('payload_too_large', meta);
+    if (stats.inFlightBytes + bytes > settings.maxInFlightBytes) return drop('producer_busy', meta);
+    if (redis.status !== 'ready') await firstConnection;
+    if (redis.status !== 'ready') return drop('redis_unavailable', meta, `redis connection is ${redis.status}`);
+    stats.inFlightBytes += bytes;
+    const pending = admit(json, bytes, meta);
+    inFlight.add(pending);
+    try {
+      return await pending;
+    } finally {
+      inFlight.delete(pending);
+      stats.inFlightBytes -= bytes;
+    }
+  };
+
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await Promise.allSettled(inFlight);
+    const started = queue;
+    queue = undefined;
+    if (started) await started.then((q) => q.close()).catch(() => undefined);
+    if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
+  };
+
+  return {
+    enqueue,
+    stats: () => ({ ...stats, dropped: { ...stats.dropped } }),
+    close,
+  };
+}

@@ -1,0 +1,93 @@
+import { Readable } from 'node:stream';
+import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { OBJECT_CONTENT_TYPE } from './object-metadata.ts';
+
+export interface StoreObjectInput {
+  s3: S3Client;
+  bucket: string;
+  key: string;
+  body: AsyncIterable<Buffer>;
+  /** Metadata known before the body is read. */
+  initialMetadata: Record<string, string>;
+  /** Metadata once the body has been read to its end (sizes, digest). */
+  finalMetadata: () => Record<string, string>;
+  partSizeBytes: number;
+  queueSize: number;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Streams `body` into one object with lib-storage.
+ *
+ * The first `partSizeBytes` are read before anything is sent, as lib-storage itself would. A
+ * body that ends within them (the common case) goes up in a single PUT whose metadata already
+ * has the final sizes and digest. A longer body goes up as a multipart upload, and its final
+ * metadata is then written by an in-place server-side copy; a failure or abort aborts the
+ * multipart upload, so no parts are left behind.
+ *
+ * Memory: about partSizeBytes x (queueSize + 1).
+ */
+export async function storeObject(input: StoreObjectInput): Promise<{ multipart: boolean }> {
+  const { s3, bucket, key, partSizeBytes, queueSize, signal } = input;
+  const iterator = input.body[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  let ended = false;
+  while (headBytes < partSizeBytes) {
+    const next = await iterator.next();
+    if (next.done === true) {
+      ended = true;
+      break;
+    }
+    head.push(next.value);
+    headBytes += next.value.length;
+  }
+
+  const upload = (body: Buffer | Readable, metadata: Record<string, string>): Promise<unknown> => {
+    const abortController = new AbortController();
+    const task = new Upload({
+      client: s3,
+      params: { Bucket: bucket, Key: key, Body: body, ContentType: OBJECT_CONTENT_TYPE, Metadata: metadata },
+      partSize: partSizeBytes,
+      queueSize,
+      leavePartsOnError: false,
+      abortController,
+    });
+    const onAbort = (): void => {
+      abortController.abort();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return task.done().finally(() => signal?.removeEventListener('abort', onAbort));
+  };
+
+  if (ended) {
+    await upload(Buffer.concat(head), input.finalMetadata());
+    return { multipart: false };
+  }
+
+  async function* everything(): AsyncGenerator<Buffer, void, undefined> {
+    while (head.length > 0) {
+      const chunk = head.shift();
+      if (chunk) yield chunk;
+    }
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  }
+  await upload(Readable.from(everything(), { objectMode: false }), input.initialMetadata);
+  await s3.send(
+    new CopyObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      CopySource: `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
+      MetadataDirective: 'REPLACE',
+      ContentType: OBJECT_CONTENT_TYPE,
+      Metadata: input.finalMetadata(),
+    }),
+    { abortSignal: signal },
+  );
+  return { multipart: true };
+}
