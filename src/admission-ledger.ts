@@ -64,7 +64,12 @@ declare module 'ioredis' {
       maxQueuedBytes: number,
       json: string,
     ): Result<number, Context>;
-    debugArchiverRelease(admitted: string, bytesKey: string, payloadKey: string, payloadId: string): Result<number, Context>;
+    debugArchiverRelease(
+      admitted: string,
+      bytesKey: string,
+      payloadKey: string,
+      payloadId: string,
+    ): Result<number, Context>;
     debugArchiverReconcile(
       admitted: string,
       bytesKey: string,
@@ -149,7 +154,10 @@ export class AdmissionLedger {
   }
 
   async usage(): Promise<LedgerUsage> {
-    const [payloads, bytes] = await Promise.all([this.#redis.hlen(this.#admitted), this.#redis.get(this.#bytes)]);
+    const [payloads, bytes] = await Promise.all([
+      this.#redis.hlen(this.#admitted),
+      this.#redis.get(this.#bytes),
+    ]);
     return { payloads, bytes: Number(bytes ?? 0) };
   }
 

@@ -159,7 +159,11 @@ function describe(error: z.ZodError, source: (field: string) => string): string[
   });
 }
 
-function parse<S extends z.ZodType>(schema: S, input: unknown, source: (field: string) => string): z.output<S> {
+function parse<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  source: (field: string) => string,
+): z.output<S> {
   const result = schema.safeParse(input);
   if (!result.success) throw new ConfigError(describe(result.error, source));
   return result.data;
@@ -177,19 +181,27 @@ function fromEnv(env: Env, fields: readonly SettingName[]): Record<string, strin
 
 function envSource(env: Env) {
   return (field: string) => {
-    const variable = environmentVariables[field as SettingName] ?? field;
+    const variable = field in environmentVariables ? environmentVariables[field as SettingName] : field;
     return `${variable}=${JSON.stringify(env[variable] ?? '')}`;
   };
 }
 
 /** Producer settings from the environment; throws one ConfigError naming every bad variable. */
 export function producerSettingsFromEnv(env: Env): ProducerSettings {
-  return parse(producerSchema, fromEnv(env, Object.keys(producerSchema.shape) as SettingName[]), envSource(env));
+  return parse(
+    producerSchema,
+    fromEnv(env, Object.keys(producerSchema.shape) as SettingName[]),
+    envSource(env),
+  );
 }
 
 /** Consumer settings from the environment; throws one ConfigError naming every bad variable. */
 export function consumerSettingsFromEnv(env: Env): ConsumerSettings {
-  return parse(consumerSchema, fromEnv(env, Object.keys(consumerSchema.shape) as SettingName[]), envSource(env));
+  return parse(
+    consumerSchema,
+    fromEnv(env, Object.keys(consumerSchema.shape) as SettingName[]),
+    envSource(env),
+  );
 }
 
 /** Validates options passed in code; throws one ConfigError naming every bad option. */

@@ -9,8 +9,17 @@ export {
   type ProducerOptions,
   type ProducerStats,
 } from './producer/producer.ts';
-export { startArchiveConsumer, type ArchiveConsumer, type ArchiveConsumerOptions } from './consumer/archive-consumer.ts';
-export { openDebugPayloadStream, loadDebugPayload, type PullOptions, type DebugPayloadStream } from './pull.ts';
+export {
+  startArchiveConsumer,
+  type ArchiveConsumer,
+  type ArchiveConsumerOptions,
+} from './consumer/archive-consumer.ts';
+export {
+  openDebugPayloadStream,
+  loadDebugPayload,
+  type PullOptions,
+  type DebugPayloadStream,
+} from './pull.ts';
 export { createS3Client, type S3ClientOptions } from './storage/s3-client.ts';
 export type { ArchivedPayloadMetadata } from './storage/object-metadata.ts';
 export { buildObjectKey, parseObjectKey, type ParsedObjectKey } from './object-key.ts';

@@ -66,7 +66,9 @@ export function decodeKeySegment(segment: string): string {
   return segment
     .split(/(%u[0-9A-F]{4})/)
     .map((part) =>
-      part.startsWith('%u') ? String.fromCharCode(Number.parseInt(part.slice(2), 16)) : decodeURIComponent(part),
+      part.startsWith('%u')
+        ? String.fromCharCode(Number.parseInt(part.slice(2), 16))
+        : decodeURIComponent(part),
     )
     .join('');
 }
@@ -90,7 +92,11 @@ export interface ParsedObjectKey {
 /** Reads a key built by buildObjectKey; throws ERR_INVALID_KEY for anything else. */
 export function parseObjectKey(key: string): ParsedObjectKey {
   const match = /^(.+)\/(\d{4}-\d{2}-\d{2})\/([^/]+)\/([^/]+)\/([0-9a-f-]{36})\.json\.gz\.b64$/.exec(key);
-  if (!match) throw new DebugArchiverError('ERR_INVALID_KEY', `not a debug-archiver object key: ${JSON.stringify(key)}`);
+  if (!match)
+    throw new DebugArchiverError(
+      'ERR_INVALID_KEY',
+      `not a debug-archiver object key: ${JSON.stringify(key)}`,
+    );
   const [, keyPrefix = '', day = '', integration = '', taskId = '', payloadId = ''] = match;
   return {
     keyPrefix,

@@ -26,9 +26,12 @@ export async function openDebugPayloadStream(options: PullOptions): Promise<Debu
   const { s3, bucket, key } = options;
   let response;
   try {
-    response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: options.signal });
+    response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+      abortSignal: options.signal,
+    });
   } catch (error) {
-    if (error instanceof NoSuchKey) throw new PayloadNotFoundError(`no archived payload at s3://${bucket}/${key}`);
+    if (error instanceof NoSuchKey)
+      throw new PayloadNotFoundError(`no archived payload at s3://${bucket}/${key}`);
     throw error;
   }
   const metadata = fromS3Metadata(response.Metadata);

@@ -50,7 +50,13 @@ export interface ArchiveConsumer {
  * of those at once.
  */
 export async function startArchiveConsumer(options: ArchiveConsumerOptions): Promise<ArchiveConsumer> {
-  const { s3: givenS3, redis: givenRedis, credentials, logger = createDefaultLogger('info'), ...tunables } = options;
+  const {
+    s3: givenS3,
+    redis: givenRedis,
+    credentials,
+    logger = createDefaultLogger('info'),
+    ...tunables
+  } = options;
   const settings = resolveConsumerSettings(tunables);
   const releases: (() => Promise<unknown>)[] = [];
 
@@ -59,12 +65,26 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
     redis.on('error', (error: Error) => {
       logger.warn({ err: error.message }, 'redis connection error');
     });
-    releases.push(() => redis.quit().catch(() => redis.disconnect()));
+    releases.push(() =>
+      redis.quit().catch(() => {
+        redis.disconnect();
+      }),
+    );
   }
   const s3 =
     givenS3 ??
-    createS3Client({ region: settings.region, endpoint: settings.s3Endpoint, maxSockets: settings.maxSockets, credentials });
-  if (!givenS3) releases.push(() => Promise.resolve(s3.destroy()));
+    createS3Client({
+      region: settings.region,
+      endpoint: settings.s3Endpoint,
+      maxSockets: settings.maxSockets,
+      credentials,
+    });
+  if (!givenS3) {
+    releases.push(() => {
+      s3.destroy();
+      return Promise.resolve();
+    });
+  }
 
   const ledger = new AdmissionLedger(redis, settings.redisPrefix, settings.queueName);
   const processor = createArchiveProcessor({
@@ -84,7 +104,10 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       const controller = new AbortController();
       inFlight.add(controller);
       try {
-        return await processor(job, signal ? AbortSignal.any([signal, controller.signal]) : controller.signal);
+        return await processor(
+          job,
+          signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
+        );
       } finally {
         inFlight.delete(controller);
       }
@@ -104,12 +127,22 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
   worker.on('failed', (job: Job | undefined, error: Error) => {
     const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
     logger.warn(
-      { key: (job?.data as { key?: string } | undefined)?.key, attempt: job?.attemptsMade, final, err: error.message },
-      final ? 'archive failed for good; payload kept in the failed set' : 'archive attempt failed; will retry',
+      {
+        key: (job?.data as { key?: string } | undefined)?.key,
+        attempt: job?.attemptsMade,
+        final,
+        err: error.message,
+      },
+      final
+        ? 'archive failed for good; payload kept in the failed set'
+        : 'archive attempt failed; will retry',
     );
   });
   worker.on('completed', (_job: Job, result: ArchiveJobResult) => {
-    logger.debug({ key: result.key, jsonBytes: result.jsonBytes, base64Bytes: result.base64Bytes }, 'archived');
+    logger.debug(
+      { key: result.key, jsonBytes: result.jsonBytes, base64Bytes: result.base64Bytes },
+      'archived',
+    );
   });
 
   let reconciling: Promise<unknown> = Promise.resolve();
@@ -145,7 +178,10 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       ]);
       deadline.abort();
       if (!drained) {
-        logger.warn({ active: inFlight.size }, 'drain deadline passed; leaving active jobs for another consumer');
+        logger.warn(
+          { active: inFlight.size },
+          'drain deadline passed; leaving active jobs for another consumer',
+        );
         for (const controller of inFlight) controller.abort(new Error('consumer shutting down'));
       }
       await reconciling;

@@ -25,12 +25,19 @@ function checkJobData(data: unknown): ArchiveJobData {
     typeof candidate.taskId !== 'string' ||
     typeof candidate.enqueuedAt !== 'string'
   ) {
-    throw new UnrecoverableError('archive job data is not an ArchiveJobData (payloadId, key, taskId, enqueuedAt)');
+    throw new UnrecoverableError(
+      'archive job data is not an ArchiveJobData (payloadId, key, taskId, enqueuedAt)',
+    );
   }
   return candidate as ArchiveJobData;
 }
 
-async function objectExists(s3: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<boolean> {
+async function objectExists(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  signal: AbortSignal,
+): Promise<boolean> {
   try {
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
     return true;
@@ -55,7 +62,8 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       // Released already: an earlier attempt uploaded and released but died before completing
       // the job, or the producer gave up on the job after Redis timed out.
       const archived = await objectExists(s3, bucket, data.key, signal);
-      if (!archived) logger.warn({ key: data.key }, 'payload bytes are gone from Redis and were never archived');
+      if (!archived)
+        logger.warn({ key: data.key }, 'payload bytes are gone from Redis and were never archived');
       return { key: data.key, jsonBytes: 0, gzipBytes: 0, base64Bytes: 0, alreadyArchived: archived };
     }
 
@@ -91,6 +99,11 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       { gzipLevel: deps.gzipLevel, signal },
     );
     await ledger.release(data.payloadId);
-    return { key: data.key, jsonBytes: stats.jsonBytes, gzipBytes: stats.gzipBytes, base64Bytes: stats.base64Bytes };
+    return {
+      key: data.key,
+      jsonBytes: stats.jsonBytes,
+      gzipBytes: stats.gzipBytes,
+      base64Bytes: stats.base64Bytes,
+    };
   };
 }

@@ -30,6 +30,10 @@ export async function* base64Decode(source: AsyncIterable<Buffer>): AsyncGenerat
 }
 
 function decode(text: string): Buffer {
-  if (!BASE64_TEXT.test(text)) throw new DebugArchiverError('ERR_CORRUPT_OBJECT', 'its base64 layer holds characters that are not base64');
+  if (!BASE64_TEXT.test(text))
+    throw new DebugArchiverError(
+      'ERR_CORRUPT_OBJECT',
+      'its base64 layer holds characters that are not base64',
+    );
   return Buffer.from(text, 'base64');
 }

@@ -8,12 +8,18 @@ import { digestCounter } from './layers.ts';
 function corrupt(key: string, error: unknown): Error {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('Z_')) {
-    return new DebugArchiverError('ERR_CORRUPT_OBJECT', `payload ${key} is corrupt: its gzip layer does not inflate`, {
-      cause: error,
-    });
+    return new DebugArchiverError(
+      'ERR_CORRUPT_OBJECT',
+      `payload ${key} is corrupt: its gzip layer does not inflate`,
+      {
+        cause: error,
+      },
+    );
   }
   if (error instanceof DebugArchiverError && error.code === 'ERR_CORRUPT_OBJECT') {
-    return new DebugArchiverError('ERR_CORRUPT_OBJECT', `payload ${key} is corrupt: ${error.message}`, { cause: error });
+    return new DebugArchiverError('ERR_CORRUPT_OBJECT', `payload ${key} is corrupt: ${error.message}`, {
+      cause: error,
+    });
   }
   return error instanceof Error ? error : new Error(String(error));
 }
@@ -26,7 +32,11 @@ function corrupt(key: string, error: unknown): Error {
  *
  * Memory: one S3 chunk, zlib's inflate state and one output chunk, whatever the payload size.
  */
-export function decodeArchive(body: AsyncIterable<Buffer>, key: string, expectedSha256: string | undefined): Readable {
+export function decodeArchive(
+  body: AsyncIterable<Buffer>,
+  key: string,
+  expectedSha256: string | undefined,
+): Readable {
   const gunzip = createGunzip();
   // A failure here destroys gunzip with it, and so reaches the loop below.
   const feeding = pipeline(body, base64Decode, gunzip);

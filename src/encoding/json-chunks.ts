@@ -1,5 +1,11 @@
 import * as JSONStream from 'JSONStream';
 
+interface JsonArrayWriter {
+  write(value: unknown): boolean;
+  end(): void;
+  on(event: 'data', listener: (text: string) => void): unknown;
+}
+
 /** How deep objects are walked in search of arrays whose elements can be streamed. */
 const WALK_DEPTH = 8;
 
@@ -30,9 +36,12 @@ export function* jsonChunks(value: unknown, chunkBytes: number): Generator<Buffe
 
   function* walk(node: unknown, depth: number): Generator<Buffer, void, undefined> {
     if (Array.isArray(node) && node.length > 0 && depth < WALK_DEPTH) {
-      const elements = JSONStream.stringify('[', ',', ']');
-      elements.on('data', push);
-      for (const element of node) {
+      // @types/jsonstream types the stream as bytes; it takes any value (object mode).
+      const elements = JSONStream.stringify('[', ',', ']') as unknown as JsonArrayWriter;
+      elements.on('data', (text: string) => {
+        push(text);
+      });
+      for (const element of node as unknown[]) {
         elements.write(element);
         if (pendingLength >= chunkBytes) yield take();
       }

@@ -30,12 +30,14 @@ const NOT_FOUND =
 async function waitForPing(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new DebugArchiverError('ERR_LOCAL_SERVER', `redis-server exited with ${child.exitCode}`);
+    if (child.exitCode !== null)
+      throw new DebugArchiverError('ERR_LOCAL_SERVER', `redis-server exited with ${child.exitCode}`);
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => undefined);
     try {
       await probe.connect();
-      if ((await probe.ping()) === 'PONG') return;
+      await probe.ping();
+      return;
     } catch {
       await delay(50);
     } finally {
@@ -59,14 +61,22 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
     const spawned = spawn(
       'redis-server',
       [
-        '--port', String(port),
-        '--bind', '127.0.0.1',
-        '--dir', dir,
-        '--save', '',
-        '--appendonly', options.appendOnly === true ? 'yes' : 'no',
-        '--appendfsync', 'everysec',
-        '--maxmemory-policy', 'noeviction',
-        '--daemonize', 'no',
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        options.appendOnly === true ? 'yes' : 'no',
+        '--appendfsync',
+        'everysec',
+        '--maxmemory-policy',
+        'noeviction',
+        '--daemonize',
+        'no',
       ],
       { stdio: 'ignore' },
     );

@@ -11,7 +11,11 @@ export interface LocalS3 {
  * port, keeping objects in `directory`, with `buckets` created. s3rver is a development
  * dependency: it is there after `npm ci` in a clone, not in a production install.
  */
-export async function startLocalS3(options: { directory: string; buckets: string[]; port?: number }): Promise<LocalS3> {
+export async function startLocalS3(options: {
+  directory: string;
+  buckets: string[];
+  port?: number;
+}): Promise<LocalS3> {
   let S3rver: typeof import('s3rver');
   try {
     S3rver = (await import('s3rver')).default;

@@ -3,6 +3,11 @@ import type { DebugPayloadMeta, DropReason } from './producer.ts';
 
 const QUIET_MS = 10_000;
 
+function describe(detail: unknown): string {
+  if (detail instanceof Error) return detail.message;
+  return typeof detail === 'string' ? detail : JSON.stringify(detail);
+}
+
 /**
  * Logs drops and connection errors without flooding: the first of each kind at once, then at
  * most one line per kind every 10 s carrying the count since the last line. Timestamps, not
@@ -25,7 +30,7 @@ export class DropLog {
         taskId: meta.taskId,
         integration: meta.integration,
         suppressed,
-        ...(detail === undefined ? {} : { detail: detail instanceof Error ? detail.message : String(detail) }),
+        ...(detail === undefined ? {} : { detail: describe(detail) }),
       },
       `debug payload dropped: ${reason}`,
     );

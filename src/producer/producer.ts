@@ -40,8 +40,7 @@ export interface DebugPayloadMeta {
 }
 
 export type EnqueueResult =
-  | { status: 'queued'; payloadId: string; key: string }
-  | { status: 'dropped'; reason: DropReason };
+  { status: 'queued'; payloadId: string; key: string } | { status: 'dropped'; reason: DropReason };
 
 export interface ProducerStats {
   queued: number;
@@ -72,13 +71,15 @@ export interface ProducerOptions extends Partial<ProducerSettings> {
 
 const MAX_META_LENGTH = 1_024;
 
-function checkMeta(meta: DebugPayloadMeta | undefined): void {
+function checkMeta(meta: unknown): asserts meta is DebugPayloadMeta {
   if (typeof meta !== 'object' || meta === null) {
     throw new InvalidMetaError('enqueueDebugPayload(payload, meta): meta must be an object with a taskId');
   }
-  const { taskId, integration } = meta;
+  const { taskId, integration } = meta as Partial<Record<keyof DebugPayloadMeta, unknown>>;
   if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > MAX_META_LENGTH) {
-    throw new InvalidMetaError(`meta.taskId must be a non-empty string of at most ${MAX_META_LENGTH} characters`);
+    throw new InvalidMetaError(
+      `meta.taskId must be a non-empty string of at most ${MAX_META_LENGTH} characters`,
+    );
   }
   if (
     integration !== undefined &&
@@ -228,7 +229,8 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     if (bytes > settings.maxPayloadBytes) return drop('payload_too_large', meta);
     if (stats.inFlightBytes + bytes > settings.maxInFlightBytes) return drop('producer_busy', meta);
     if (redis.status !== 'ready') await firstConnection;
-    if (redis.status !== 'ready') return drop('redis_unavailable', meta, `redis connection is ${redis.status}`);
+    if (redis.status !== 'ready')
+      return drop('redis_unavailable', meta, `redis connection is ${redis.status}`);
     stats.inFlightBytes += bytes;
     const pending = admit(json, bytes, meta);
     inFlight.add(pending);
@@ -247,7 +249,11 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     const started = queue;
     queue = undefined;
     if (started) await started.then((q) => q.close()).catch(() => undefined);
-    if (ownsRedis) await redis.quit().catch(() => redis.disconnect());
+    if (ownsRedis) {
+      await redis.quit().catch(() => {
+        redis.disconnect();
+      });
+    }
   };
 
   return {

@@ -1,0 +1,120 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { startLocalRedis, type LocalRedis } from '../../src/local/redis-server.ts';
+import { startLocalS3 } from '../../src/local/s3-server.ts';
+import { createS3Client } from '../../src/storage/s3-client.ts';
+
+/**
+ * Real servers for integration tests. Where a Docker engine is reachable the tests run on
+ * Redis and MinIO containers through testcontainers; otherwise on a private redis-server on a
+ * free port and s3rver in-process over HTTP. Never the shared Redis on 6379, never a mock.
+ */
+export const dockerAvailable =
+  process.env.DEBUG_ARCHIVER_NO_DOCKER !== '1' &&
+  (process.env.DOCKER_HOST !== undefined || existsSync('/var/run/docker.sock'));
+
+export interface TestRedis {
+  url: string;
+  /** Stops the server; `start()` brings it back on the same address (with AOF when asked). */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export interface TestS3 {
+  endpoint: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** A client for the test's own checks. */
+  client: S3Client;
+  /** A fresh bucket with a unique name. */
+  createBucket(): Promise<string>;
+  destroy(): Promise<void>;
+}
+
+export async function startTestRedis(options: { appendOnly?: boolean } = {}): Promise<TestRedis> {
+  if (!dockerAvailable) {
+    const local: LocalRedis = await startLocalRedis(options);
+    return local;
+  }
+  const { GenericContainer, Wait } = await import('testcontainers');
+  const container = await new GenericContainer('redis:7-alpine')
+    .withCommand([
+      'redis-server',
+      '--appendonly',
+      options.appendOnly === true ? 'yes' : 'no',
+      '--maxmemory-policy',
+      'noeviction',
+    ])
+    .withExposedPorts(6379)
+    .withWaitStrategy(Wait.forLogMessage('Ready to accept connections'))
+    .start();
+  return {
+    url: `redis://${container.getHost()}:${container.getMappedPort(6379)}`,
+    stop: async () => {
+      await container.exec(['redis-cli', 'shutdown']);
+    },
+    start: async () => {
+      await container.restart();
+    },
+    destroy: async () => {
+      await container.stop();
+    },
+  };
+}
+
+let bucketCounter = 0;
+
+export async function startTestS3(): Promise<TestS3> {
+  let endpoint: string;
+  let credentials: TestS3['credentials'];
+  let stop: () => Promise<void>;
+  let directory: string | undefined;
+  if (dockerAvailable) {
+    const { GenericContainer, Wait } = await import('testcontainers');
+    credentials = { accessKeyId: 'minioadmin', secretAccessKey: 'minioadmin' };
+    const container = await new GenericContainer('minio/minio:latest')
+      .withCommand(['server', '/data'])
+      .withEnvironment({
+        MINIO_ROOT_USER: credentials.accessKeyId,
+        MINIO_ROOT_PASSWORD: credentials.secretAccessKey,
+      })
+      .withExposedPorts(9000)
+      .withWaitStrategy(Wait.forHttp('/minio/health/live', 9000))
+      .start();
+    endpoint = `http://${container.getHost()}:${container.getMappedPort(9000)}`;
+    stop = async () => {
+      await container.stop();
+    };
+  } else {
+    directory = await mkdtemp(join(tmpdir(), 'debug-archiver-s3-'));
+    const local = await startLocalS3({ directory, buckets: [] });
+    endpoint = local.endpoint;
+    credentials = local.credentials;
+    stop = () => local.stop();
+  }
+  const client = createS3Client({ region: 'us-east-1', endpoint, maxSockets: 64, credentials });
+  return {
+    endpoint,
+    credentials,
+    client,
+    createBucket: async () => {
+      bucketCounter += 1;
+      const bucket = `test-${process.pid}-${bucketCounter}-${Date.now().toString(36)}`;
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      return bucket;
+    },
+    destroy: async () => {
+      client.destroy();
+      await stop();
+      if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A queue name no other test uses. */
+export function uniqueQueueName(label: string): string {
+  return `test-${label}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+}

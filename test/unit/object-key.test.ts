@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { buildObjectKey, decodeKeySegment, encodeKeySegment, parseObjectKey } from '../../src/object-key.ts';
+
+const payloadId = '01a2085e-f185-757d-a5ec-a0b6477b916c';
+const at = new Date('2026-11-23T10:11:12.000Z');
+
+describe('object keys', () => {
+  it('lay out prefix, day, integration, task and payload id', () => {
+    expect(
+      buildObjectKey({
+        keyPrefix: 'debug',
+        enqueuedAt: at,
+        integration: 'acme-bank',
+        taskId: 'task-1',
+        payloadId,
+      }),
+    ).toBe(`debug/2026-11-23/acme-bank/task-1/${payloadId}.json.gz.b64`);
+  });
+
+  it('mark a missing integration with a segment no integration can produce', () => {
+    const key = buildObjectKey({
+      keyPrefix: 'p',
+      enqueuedAt: at,
+      integration: undefined,
+      taskId: 't',
+      payloadId,
+    });
+    expect(key).toBe(`p/2026-11-23/_/t/${payloadId}.json.gz.b64`);
+    expect(encodeKeySegment('_')).not.toBe('_');
+    expect(parseObjectKey(key).integration).toBeUndefined();
+  });
+
+  const hostile = [
+    '../../etc/passwd',
+    '/absolute',
+    '..',
+    '.',
+    'a\u0000b\u001fc\u007f',
+    'tab\there',
+    'new\nline',
+    'space and %25 percent',
+    'ünïcødé 日本 🎉',
+    'lone \ud800 surrogate \udc00',
+    '_leading',
+    '%u0041',
+    'x'.repeat(5_000),
+  ];
+
+  it.each(hostile)('escape %j into one safe segment that decodes back', (taskId) => {
+    const key = buildObjectKey({ keyPrefix: 'p', enqueuedAt: at, integration: taskId, taskId, payloadId });
+    const segments = key.split('/');
+    expect(segments).toHaveLength(5);
+    expect(key.startsWith('/')).toBe(false);
+    for (const segment of segments) expect(segment === '.' || segment === '..').toBe(false);
+    expect(key).not.toMatch(/[\u0000-\u001f\u007f]/);
+    expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024);
+    const parsed = parseObjectKey(key);
+    if (taskId.length < 100) {
+      expect(parsed.taskId).toBe(taskId);
+      expect(parsed.integration).toBe(taskId);
+    }
+    expect(parsed.payloadId).toBe(payloadId);
+  });
+
+  it('never give two different ids the same segment', () => {
+    const ids = [
+      ...hostile,
+      'a/b',
+      'a%2Fb',
+      'a%252Fb',
+      'a.b',
+      'a%2Eb',
+      '\ud800',
+      '%uD800',
+      '\ufffd',
+      'x'.repeat(5_000),
+      `${'x'.repeat(4_999)}y`,
+      `${'x'.repeat(300)}`,
+    ];
+    const unique = [...new Set(ids)];
+    const segments = new Set(unique.map(encodeKeySegment));
+    expect(segments.size).toBe(unique.length);
+  });
+
+  it('leave plain ids as they are', () => {
+    expect(encodeKeySegment('Task_42-a')).toBe('Task_42-a');
+    expect(decodeKeySegment('Task_42-a')).toBe('Task_42-a');
+  });
+
+  it('refuse keys it did not build', () => {
+    expect(() => parseObjectKey('some/other/object.json')).toThrow(/not a debug-archiver object key/);
+  });
+});
