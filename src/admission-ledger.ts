@@ -4,20 +4,21 @@ import type { Redis, Result } from 'ioredis';
  * The admission ledger holds the hard bounds of the queue in Redis, so they hold across every
  * producer process at once: a hash of admitted payload ids (value `bytes|admittedAtMs`), a
  * counter of their JSON bytes, and the payload bytes themselves under one key per payload.
- * Admission checks both bounds and stores the bytes in one Lua script, so there is no
- * check-then-add race; the consumer releases an entry only after S3 confirmed the upload.
+ * Admission checks both bounds and reserves room in one Lua script, so there is no
+ * check-then-add race; only then are the bytes sent, so a full queue costs a producer one tiny
+ * round trip, not a megabyte upload. The consumer releases an entry only after S3 confirmed
+ * the upload.
  *
  * The BullMQ job carries only the payload's identity (a few hundred bytes), which keeps job
  * data, return values and BullMQ's events stream small whatever the payload size.
  */
 
-const admitScript = `
+const reserveScript = `
 if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return 1 end
 local queued = tonumber(redis.call('GET', KEYS[2]) or '0')
 if queued + tonumber(ARGV[2]) > tonumber(ARGV[5]) then return 2 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
 redis.call('INCRBY', KEYS[2], ARGV[2])
-redis.call('SET', KEYS[3], ARGV[6])
 return 0
 `;
 
@@ -53,16 +54,14 @@ return released
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    debugArchiverAdmit(
+    debugArchiverReserve(
       admitted: string,
       bytesKey: string,
-      payloadKey: string,
       payloadId: string,
       bytes: number,
       nowMs: number,
       maxQueued: number,
       maxQueuedBytes: number,
-      json: string,
     ): Result<number, Context>;
     debugArchiverRelease(
       admitted: string,
@@ -104,7 +103,7 @@ export class AdmissionLedger {
     this.#admitted = `${this.#base}:ledger:admitted`;
     this.#bytes = `${this.#base}:ledger:bytes`;
     // defineCommand is idempotent per client and caches the script by SHA (EVALSHA, EVAL on NOSCRIPT).
-    redis.defineCommand('debugArchiverAdmit', { numberOfKeys: 3, lua: admitScript });
+    redis.defineCommand('debugArchiverReserve', { numberOfKeys: 2, lua: reserveScript });
     redis.defineCommand('debugArchiverRelease', { numberOfKeys: 3, lua: releaseScript });
     redis.defineCommand('debugArchiverReconcile', { numberOfKeys: 2, lua: reconcileScript });
   }
@@ -114,27 +113,29 @@ export class AdmissionLedger {
     return `${this.#base}:payload:${payloadId}`;
   }
 
-  /** Admits and stores the JSON atomically, or says which bound refused it. */
-  async admit(
+  /** Reserves room for `bytes` atomically under both bounds, or says which bound refused it. */
+  async reserve(
     payloadId: string,
-    json: string,
     bytes: number,
     bounds: { maxQueued: number; maxQueuedBytes: number },
   ): Promise<AdmissionRefusal | undefined> {
-    const code = await this.#redis.debugArchiverAdmit(
+    const code = await this.#redis.debugArchiverReserve(
       this.#admitted,
       this.#bytes,
-      this.payloadKey(payloadId),
       payloadId,
       bytes,
       Date.now(),
       bounds.maxQueued,
       bounds.maxQueuedBytes,
-      json,
     );
     if (code === 1) return 'queue_full';
     if (code === 2) return 'bytes_full';
     return undefined;
+  }
+
+  /** Stores the JSON of a payload that holds a reservation. */
+  async storePayload(payloadId: string, json: string): Promise<void> {
+    await this.#redis.set(this.payloadKey(payloadId), json);
   }
 
   /** Drops the payload's entry and bytes; idempotent. True when this call released it. */

@@ -11,10 +11,11 @@ let shared: DebugPayloadProducer | undefined;
 /**
  * Queues a debugging payload for archiving through the process-wide producer, which is made on
  * first use from the environment (REDIS_URL, DEBUG_ARCHIVE_* variables; see the README). Never
- * throws for operational trouble: see DebugPayloadProducer.enqueue. A bad environment throws a
- * ConfigError on the first call, naming every bad variable.
+ * rejects for operational trouble: see DebugPayloadProducer.enqueue. A bad environment rejects
+ * the first call with a ConfigError naming every bad variable, so a misconfigured deployment
+ * is seen at once.
  */
-export function enqueueDebugPayload(payload: unknown, meta: DebugPayloadMeta): Promise<EnqueueResult> {
+export async function enqueueDebugPayload(payload: unknown, meta: DebugPayloadMeta): Promise<EnqueueResult> {
   shared ??= createDebugPayloadProducer(producerSettingsFromEnv(process.env));
   return shared.enqueue(payload, meta);
 }

@@ -186,13 +186,14 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
       taskId: meta.taskId,
       payloadId,
     });
-    let admitted = false;
+    let reserved = false;
     try {
       const bullQueue = await ready();
-      const refusal = await ledger.admit(payloadId, json, bytes, settings);
+      const refusal = await ledger.reserve(payloadId, bytes, settings);
       if (refusal === 'queue_full') return drop('queue_full', meta);
       if (refusal === 'bytes_full') return drop('queue_bytes_full', meta);
-      admitted = true;
+      reserved = true;
+      await ledger.storePayload(payloadId, json);
       const data: ArchiveJobData = {
         payloadId,
         key,
@@ -211,9 +212,9 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
       stats.queued += 1;
       return { status: 'queued', payloadId, key };
     } catch (error) {
-      // An admitted payload whose job could not be added is released now, or by the
-      // consumer's reconciler if Redis is gone too.
-      if (admitted) await ledger.release(payloadId).catch(() => false);
+      // A reservation whose job could not be added is released now, or by the consumer's
+      // reconciler if Redis is gone too.
+      if (reserved) await ledger.release(payloadId).catch(() => false);
       return drop('redis_unavailable', meta, error);
     }
   };
