@@ -6,7 +6,8 @@ export type DebugArchiverErrorCode =
   | 'ERR_PAYLOAD_NOT_FOUND'
   | 'ERR_INTEGRITY'
   | 'ERR_CORRUPT_OBJECT'
-  | 'ERR_LOCAL_SERVER';
+  | 'ERR_LOCAL_SERVER'
+  | 'ERR_S3';
 
 /** Base of every error debug-archiver raises; `code` is stable across versions. */
 export class DebugArchiverError extends Error {

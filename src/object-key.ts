@@ -3,10 +3,14 @@ import { DebugArchiverError } from './errors.ts';
 
 /**
  * Object keys: `{prefix}/{yyyy-mm-dd}/{integration}/{taskId}/{payloadId}.json.gz.b64`
+ * Task index: `{prefix}/by-task/{taskId}/{payloadId}.{integration}` (an empty object)
  *
  * - The date is the UTC day of enqueue, so a day or a day and integration is one prefix listing.
- * - `payloadId` is a UUIDv7 minted at enqueue: keys sort by time and a retried upload overwrites
- *   its own object instead of adding another.
+ * - `payloadId` is a UUIDv7 minted at enqueue whose timestamp is the enqueue time: keys sort by
+ *   time and a retried upload overwrites its own object instead of adding another.
+ * - Every payload of a task is one prefix listing of the task index, and each index key says
+ *   everything needed to rebuild the object key (the day is in the payload id), so finding a
+ *   task's payloads never scans the bucket.
  * - Caller-supplied segments are escaped injectively: letters, digits, `_` and `-` stand as they
  *   are, every other character becomes `%XX` (its UTF-8 bytes) or `%uXXXX` (a lone surrogate), so
  *   no segment holds `/`, `.`, `..` or a control character and two ids never share a key. A
@@ -16,6 +20,7 @@ import { DebugArchiverError } from './errors.ts';
 export const OBJECT_SUFFIX = '.json.gz.b64';
 
 const NO_INTEGRATION = '_';
+const TASK_INDEX = 'by-task';
 const MAX_SEGMENT = 200;
 const PLAIN = /^[A-Za-z0-9-][\w-]*$/;
 
@@ -89,15 +94,20 @@ export interface ParsedObjectKey {
   payloadId: string;
 }
 
-/** Reads a key built by buildObjectKey; throws ERR_INVALID_KEY for anything else. */
-export function parseObjectKey(key: string): ParsedObjectKey {
+function matchObjectKey(key: string): RegExpExecArray {
   const match = /^(.+)\/(\d{4}-\d{2}-\d{2})\/([^/]+)\/([^/]+)\/([0-9a-f-]{36})\.json\.gz\.b64$/.exec(key);
-  if (!match)
+  if (!match) {
     throw new DebugArchiverError(
       'ERR_INVALID_KEY',
       `not a debug-archiver object key: ${JSON.stringify(key)}`,
     );
-  const [, keyPrefix = '', day = '', integration = '', taskId = '', payloadId = ''] = match;
+  }
+  return match;
+}
+
+/** Reads a key built by buildObjectKey; throws ERR_INVALID_KEY for anything else. */
+export function parseObjectKey(key: string): ParsedObjectKey {
+  const [, keyPrefix = '', day = '', integration = '', taskId = '', payloadId = ''] = matchObjectKey(key);
   return {
     keyPrefix,
     day,
@@ -105,4 +115,36 @@ export function parseObjectKey(key: string): ParsedObjectKey {
     taskId: decodeKeySegment(taskId),
     payloadId,
   };
+}
+
+/** Milliseconds since the epoch in a UUIDv7's first 48 bits: the payload's enqueue time. */
+export function payloadIdTime(payloadId: string): Date {
+  return new Date(Number.parseInt(payloadId.replaceAll('-', '').slice(0, 12), 16));
+}
+
+/** Prefix of every object of one day, or of one integration on that day. */
+export function dayPrefix(keyPrefix: string, day: string, integration?: string): string {
+  const base = `${keyPrefix}/${day}/`;
+  return integration === undefined ? base : `${base}${encodeKeySegment(integration)}/`;
+}
+
+/** Prefix of the task index entries of one task. */
+export function taskIndexPrefix(keyPrefix: string, taskId: string): string {
+  return `${keyPrefix}/${TASK_INDEX}/${encodeKeySegment(taskId)}/`;
+}
+
+/** The task index entry of an object key. */
+export function taskIndexKey(objectKey: string): string {
+  const [, keyPrefix = '', , integration = '', task = '', payloadId = ''] = matchObjectKey(objectKey);
+  return `${keyPrefix}/${TASK_INDEX}/${task}/${payloadId}.${integration}`;
+}
+
+/** The object key a task index entry points to. */
+export function objectKeyOfTaskIndex(indexKey: string): string {
+  const match = /^(.+)\/by-task\/([^/]+)\/([0-9a-f-]{36})\.([^/.]+)$/.exec(indexKey);
+  if (!match)
+    throw new DebugArchiverError('ERR_INVALID_KEY', `not a task index key: ${JSON.stringify(indexKey)}`);
+  const [, keyPrefix = '', task = '', payloadId = '', integration = ''] = match;
+  const day = payloadIdTime(payloadId).toISOString().slice(0, 10);
+  return `${keyPrefix}/${day}/${integration}/${task}/${payloadId}${OBJECT_SUFFIX}`;
 }

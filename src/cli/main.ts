@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { reportFailure } from './report-failure.ts';
+import { Command, Option } from 'commander';
+import { DebugArchiverError } from '../errors.ts';
+import type { PayloadRef } from '../pull.ts';
 import { runDemo } from './demo-command.ts';
+import { runList } from './list-command.ts';
 import { runPull } from './pull-command.ts';
+import { runReplay } from './replay-command.ts';
+import { reportFailure } from './report-failure.ts';
+import { runShow } from './show-command.ts';
 import { runWorker } from './worker-command.ts';
 
 const program = new Command()
@@ -10,6 +15,14 @@ const program = new Command()
   .description('Archive debugging payloads of task workers in S3, and pull them back.')
   .option('--verbose', 'print stack traces with errors')
   .showHelpAfterError();
+
+const bucketOption = new Option('--bucket <name>', 'bucket (default: DEBUG_ARCHIVE_BUCKET)');
+
+function payloadRef(key: string | undefined, task: string | undefined): PayloadRef {
+  if (key !== undefined && task === undefined) return { key };
+  if (key === undefined && task !== undefined) return { taskId: task };
+  throw new DebugArchiverError('ERR_INVALID_CONFIG', 'give either a key or --task ID, not both');
+}
 
 program
   .command('worker')
@@ -19,13 +32,57 @@ program
   });
 
 program
+  .command('list')
+  .description('list archived payloads, newest first')
+  .option('--task <id>', 'only this task (one prefix listing of the task index)')
+  .option('--integration <name>', 'only this integration')
+  .option('--since <when>', 'enqueued at or after: a duration (30m, 2h, 7d) or an ISO time; default 24h')
+  .option('--until <when>', 'enqueued before: a duration or an ISO time; default now')
+  .option('--limit <n>', 'at most this many', '100')
+  .option('--keys', 'print one key per line')
+  .option('--json', 'print JSON')
+  .addOption(bucketOption)
+  .action(async (options: Parameters<typeof runList>[0]) => {
+    process.exitCode = await runList(options, process.env);
+  });
+
+program
   .command('pull')
-  .description('download an archived payload, undo base64 and gzip, verify its SHA-256 and write the JSON')
-  .argument('<key>', 'object key, as enqueue returned it')
-  .option('-o, --output <file>', 'write to this file instead of stdout')
-  .option('--bucket <name>', 'bucket (default: DEBUG_ARCHIVE_BUCKET)')
-  .action(async (key: string, options: { output?: string; bucket?: string }) => {
+  .description('download a payload, undo base64 and gzip, verify its SHA-256 and write the JSON')
+  .argument('[key]', 'object key, as enqueue returned it')
+  .option('--task <id>', 'the newest payload of this task instead of a key')
+  .option('--latest', 'with --task: the newest payload (the default)')
+  .option('--all', 'with --task: every payload of the task, into the folder given by -o')
+  .option('-o, --output <path>', 'write to this file (a folder with --all) instead of stdout')
+  .option('--pretty', 'indent the JSON (loads the whole payload into memory)')
+  .addOption(bucketOption)
+  .action(async (key: string | undefined, options: Parameters<typeof runPull>[1]) => {
     process.exitCode = await runPull(key, options, process.env);
+  });
+
+program
+  .command('show')
+  .description('show a payload’s metadata and sizes without downloading it')
+  .argument('[key]', 'object key')
+  .option('--task <id>', 'the newest payload of this task instead of a key')
+  .option('--json', 'print JSON')
+  .addOption(bucketOption)
+  .action(async (key: string | undefined, options: { task?: string; json?: boolean; bucket?: string }) => {
+    process.exitCode = await runShow(payloadRef(key, options.task), options, process.env);
+  });
+
+program
+  .command('replay')
+  .description('load a payload and call the default export of a handler module with it')
+  .argument('[key]', 'object key')
+  .option('--task <id>', 'the newest payload of this task instead of a key')
+  .requiredOption(
+    '--handler <module>',
+    'module whose default export is (payload, { key, metadata }) => unknown',
+  )
+  .addOption(bucketOption)
+  .action(async (key: string | undefined, options: { task?: string; handler: string; bucket?: string }) => {
+    process.exitCode = await runReplay(payloadRef(key, options.task), options, process.env);
   });
 
 program

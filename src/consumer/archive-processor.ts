@@ -1,9 +1,10 @@
-import { HeadObjectCommand, NotFound, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, NotFound, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { AdmissionLedger } from '../admission-ledger.ts';
 import type { ArchiveJobData, ArchiveJobResult } from '../archive-job.ts';
 import { encodePayload } from '../encoding/encode-payload.ts';
 import type { Logger } from '../logger.ts';
+import { taskIndexKey } from '../object-key.ts';
 import { toS3Metadata } from '../storage/object-metadata.ts';
 import { storeObject } from '../storage/store-object.ts';
 
@@ -47,9 +48,16 @@ async function objectExists(
   }
 }
 
+/** The empty object that lists the payload under its task; written after the payload itself. */
+async function writeTaskIndex(s3: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: taskIndexKey(key), Body: '' }), {
+    abortSignal: signal,
+  });
+}
+
 /**
- * The BullMQ processor: reads the payload's JSON from the ledger, streams it to S3, and only
- * then releases it from the ledger. Throwing leaves the payload in Redis for the next attempt;
+ * The BullMQ processor: reads the payload's JSON from the ledger, streams it to S3, writes its
+ * task index entry, and only then releases it from the ledger. Throwing leaves the payload in Redis for the next attempt;
  * after the last one the job stays in BullMQ's failed set and the payload stays counted.
  */
 export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
@@ -62,8 +70,8 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       // Released already: an earlier attempt uploaded and released but died before completing
       // the job, or the producer gave up on the job after Redis timed out.
       const archived = await objectExists(s3, bucket, data.key, signal);
-      if (!archived)
-        logger.warn({ key: data.key }, 'payload bytes are gone from Redis and were never archived');
+      if (archived) await writeTaskIndex(s3, bucket, data.key, signal);
+      else logger.warn({ key: data.key }, 'payload bytes are gone from Redis and were never archived');
       return { key: data.key, jsonBytes: 0, gzipBytes: 0, base64Bytes: 0, alreadyArchived: archived };
     }
 
@@ -98,6 +106,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       },
       { gzipLevel: deps.gzipLevel, signal },
     );
+    await writeTaskIndex(s3, bucket, data.key, signal);
     await ledger.release(data.payloadId);
     return {
       key: data.key,

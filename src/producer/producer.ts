@@ -177,8 +177,9 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   };
 
   const admit = async (json: string, bytes: number, meta: DebugPayloadMeta): Promise<EnqueueResult> => {
-    const payloadId = uuidv7();
     const enqueuedAt = new Date();
+    // The id's timestamp is the enqueue time, so the key's day can be read back from the id.
+    const payloadId = uuidv7({ msecs: enqueuedAt.getTime() });
     const key = buildObjectKey({
       keyPrefix: settings.keyPrefix,
       enqueuedAt,

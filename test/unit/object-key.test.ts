@@ -52,7 +52,7 @@ describe('object keys', () => {
     expect(segments).toHaveLength(5);
     expect(key.startsWith('/')).toBe(false);
     for (const segment of segments) expect(segment === '.' || segment === '..').toBe(false);
-    expect(key).not.toMatch(/[\u0000-\u001f\u007f]/);
+    expect(Array.from(key).filter((char) => char < ' ' || char === '\u007f')).toEqual([]);
     expect(Buffer.byteLength(key)).toBeLessThanOrEqual(1024);
     const parsed = parseObjectKey(key);
     if (taskId.length < 100) {
@@ -75,7 +75,7 @@ describe('object keys', () => {
       '\ufffd',
       'x'.repeat(5_000),
       `${'x'.repeat(4_999)}y`,
-      `${'x'.repeat(300)}`,
+      'x'.repeat(300),
     ];
     const unique = [...new Set(ids)];
     const segments = new Set(unique.map(encodeKeySegment));
