@@ -11,12 +11,14 @@ import { s3CredentialsFromEnv } from './s3-from-env.ts';
 export async function runWorker(env: NodeJS.ProcessEnv): Promise<number> {
   const settings = consumerSettingsFromEnv(env);
   const logger = createDefaultLogger(env.LOG_LEVEL ?? 'info');
+  // Listen before starting: the consumer takes jobs as it starts, and a SIGTERM then must drain.
+  const stop = Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
   const consumer = await startArchiveConsumer({
     ...settings,
     credentials: s3CredentialsFromEnv(env),
     logger,
   });
-  const signal = await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')]);
+  const signal = await stop;
   logger.info({ signal }, 'shutting down: no new jobs, draining uploads under way');
   const { drained } = await consumer.close();
   logger.info(

@@ -30,8 +30,10 @@ export interface ArchiveConsumerOptions extends Partial<ConsumerSettings> {
 export interface ArchiveConsumer {
   /**
    * Stops taking jobs and lets the uploads under way finish for up to `drainTimeoutMs`. Past
-   * that they are aborted (multipart uploads included) and their jobs are left active, to be
-   * picked up as stalled by another consumer; nothing is lost. Then releases what it created.
+   * that they are aborted (multipart uploads included): the attempt fails and the job goes back
+   * to the queue with its backoff, for this or another consumer; its payload stays in Redis, so
+   * nothing is lost. A job whose abort does not settle stays active and is recovered as stalled.
+   * Then releases what it created.
    */
   close(): Promise<{ drained: boolean }>;
   /** Payloads admitted and not yet archived, across all producers. */

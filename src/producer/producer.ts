@@ -69,7 +69,8 @@ export interface ProducerOptions extends Partial<ProducerSettings> {
   logger?: Logger;
 }
 
-const MAX_META_LENGTH = 1_024;
+/** Longer ids are surely a bug in the caller; shorter ones of any content are made safe in keys. */
+const MAX_META_LENGTH = 65_536;
 
 function checkMeta(meta: unknown): asserts meta is DebugPayloadMeta {
   if (typeof meta !== 'object' || meta === null) {

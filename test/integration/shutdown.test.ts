@@ -1,0 +1,250 @@
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EnqueueResult } from '../../src/producer/producer.ts';
+import { loadDebugPayload } from '../../src/pull.ts';
+import { useLeakGuard, type LeakGuard } from '../support/leak-guard.ts';
+import type { QueueInspector } from '../support/inspect.ts';
+import { wordyText } from '../support/payloads.ts';
+import { ProcessOutput, waitForExit } from '../support/processes.ts';
+import { headObject, listPayloadKeys, objectExists, sha256 } from '../support/s3-objects.ts';
+import {
+  startTestRedis,
+  startTestS3,
+  uniqueQueueName,
+  type TestRedis,
+  type TestS3,
+} from '../support/servers.ts';
+import { waitFor } from '../support/wait.ts';
+
+const WORKER = fileURLToPath(new URL('../../worker/main.ts', import.meta.url));
+const DRAIN_TIMEOUT_MS = 20_000;
+const PAYLOADS = 16;
+
+type Queued = Extract<EnqueueResult, { status: 'queued' }>;
+
+/** Only what the worker needs: nothing inherited from the test's own environment. */
+function baseEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info' };
+}
+
+function startWorker(
+  guard: LeakGuard,
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; output: ProcessOutput } {
+  const child = guard.spawn(process.execPath, [WORKER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { child, output: new ProcessOutput(child) };
+}
+
+/** pino lines the worker wrote on stderr. */
+function logLines(output: ProcessOutput): Record<string, unknown>[] {
+  return output.stderr
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('the worker process', () => {
+  let redis: TestRedis;
+  let s3: TestS3;
+  const guard = useLeakGuard();
+
+  beforeAll(async () => {
+    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
+  });
+  afterAll(async () => {
+    await Promise.all([redis.destroy(), s3.destroy()]);
+  });
+
+  async function stopWorker(child: ChildProcess, output: ProcessOutput, exitWithinMs: number): Promise<void> {
+    child.kill('SIGTERM');
+    const exit = await waitForExit(child, exitWithinMs, 'the worker after SIGTERM');
+    expect(exit, `worker stderr:\n${output.stderr}`).toEqual({ code: 0, signal: null });
+  }
+
+  /** Archived in full, or still in Redis with its bytes and its job: never neither. */
+  async function whereIs(inspector: QueueInspector, bucket: string, result: Queued, json: string) {
+    if (await objectExists(s3.client, bucket, result.key)) {
+      const head = await headObject(s3.client, bucket, result.key);
+      if (head.Metadata?.['json-sha256'] === sha256(json)) return 'archived';
+    }
+    const inRedis =
+      (await inspector.isAdmitted(result.payloadId)) &&
+      (await inspector.ledger.readPayload(result.payloadId)) === json &&
+      ['waiting', 'delayed', 'active'].includes(await inspector.queue.getJobState(result.payloadId));
+    return inRedis ? 'in-redis' : 'lost';
+  }
+
+  function workerEnv(queueName: string, bucket: string, drainTimeoutMs: number): NodeJS.ProcessEnv {
+    return {
+      ...baseEnv(),
+      REDIS_URL: redis.url,
+      DEBUG_ARCHIVE_BUCKET: bucket,
+      DEBUG_ARCHIVE_QUEUE: queueName,
+      S3_ENDPOINT: s3.endpoint,
+      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      AWS_REGION: 'us-east-1',
+      DEBUG_ARCHIVE_CONCURRENCY: '2',
+      DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS: String(drainTimeoutMs),
+    };
+  }
+
+  /** Admits PAYLOADS payloads of about 3 MB each with no consumer running. */
+  async function enqueueBacklog(queueName: string): Promise<{ results: Queued[]; jsons: string[] }> {
+    const producer = guard.producer({ redisUrl: redis.url, queueName, enqueueTimeoutMs: 10_000 });
+    try {
+      const text = wordyText(3 * 1000 * 1000, 21);
+      const jsons: string[] = [];
+      const results: Queued[] = [];
+      for (let index = 0; index < PAYLOADS; index += 1) {
+        const payload = { index, body: `${index} ${text}` };
+        const result = await producer.enqueue(payload, { taskId: `shutdown-${index}` });
+        if (result.status !== 'queued') throw new Error(`expected queued, got ${JSON.stringify(result)}`);
+        results.push(result);
+        jsons.push(JSON.stringify(payload));
+      }
+      return { results, jsons };
+    } finally {
+      await producer.close();
+    }
+  }
+
+  /** Starts a worker and sends it SIGTERM as soon as a job is active; returns its output. */
+  async function interruptWorker(
+    env: NodeJS.ProcessEnv,
+    inspector: QueueInspector,
+    exitWithinMs: number,
+  ): Promise<ProcessOutput> {
+    const worker = startWorker(guard, env);
+    await waitFor(async () => ((await inspector.counts()).active ?? 0) > 0 || undefined, {
+      what: 'an upload to be under way',
+      timeoutMs: 20_000,
+      intervalMs: 5,
+    });
+    await stopWorker(worker.child, worker.output, exitWithinMs);
+    return worker.output;
+  }
+
+  /** Where each payload is now; fails if any is neither archived nor waiting in Redis. */
+  async function checkNothingLost(
+    inspector: QueueInspector,
+    bucket: string,
+    backlog: { results: Queued[]; jsons: string[] },
+  ): Promise<string[]> {
+    const places = await Promise.all(
+      backlog.results.map((result, index) => whereIs(inspector, bucket, result, backlog.jsons[index] ?? '')),
+    );
+    expect(places.filter((place) => place === 'lost')).toEqual([]);
+    expect(await inspector.usage()).toEqual({
+      payloads: places.filter((place) => place !== 'archived').length,
+      bytes: backlog.jsons.reduce(
+        (total, json, index) => total + (places[index] === 'archived' ? 0 : Buffer.byteLength(json)),
+        0,
+      ),
+    });
+    return places;
+  }
+
+  /** Runs a fresh worker until everything is archived, then checks every object. */
+  async function archiveTheRest(
+    env: NodeJS.ProcessEnv,
+    inspector: QueueInspector,
+    bucket: string,
+    backlog: { results: Queued[]; jsons: string[] },
+    timeoutMs: number,
+  ): Promise<void> {
+    const worker = startWorker(guard, env);
+    try {
+      await inspector.waitForArchived(
+        backlog.results.map((result) => result.payloadId),
+        timeoutMs,
+      );
+    } finally {
+      await stopWorker(worker.child, worker.output, DRAIN_TIMEOUT_MS);
+    }
+    expect(await listPayloadKeys(s3.client, bucket)).toEqual(
+      backlog.results.map((result) => result.key).sort(),
+    );
+    for (const [index, result] of backlog.results.entries()) {
+      const loaded = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+      expect(JSON.stringify(loaded.payload) === backlog.jsons[index], `payload ${index} round-trips`).toBe(
+        true,
+      );
+    }
+    expect(await inspector.usage()).toEqual({ payloads: 0, bytes: 0 });
+  }
+
+  it('drains uploads under way on SIGTERM, exits 0 and loses nothing; a new worker archives the rest', async () => {
+    const queueName = uniqueQueueName('shutdown');
+    const bucket = await s3.createBucket();
+    const env = workerEnv(queueName, bucket, DRAIN_TIMEOUT_MS);
+    const inspector = guard.inspector(redis.url, queueName);
+    try {
+      const backlog = await enqueueBacklog(queueName);
+      const output = await interruptWorker(env, inspector, DRAIN_TIMEOUT_MS);
+      const finalLog = logLines(output).find((line) => typeof line.drained === 'boolean');
+      expect(finalLog?.drained, `worker stderr:\n${output.stderr}`).toBe(true);
+
+      const places = await checkNothingLost(inspector, bucket, backlog);
+      // The uploads under way finished; no job was left active.
+      expect(places).toContain('archived');
+      expect((await inspector.counts()).active ?? 0).toBe(0);
+      // It stopped taking jobs: the rest of the backlog is still waiting.
+      expect(places).toContain('in-redis');
+
+      await archiveTheRest(env, inspector, bucket, backlog, 40_000);
+    } finally {
+      await inspector.close();
+    }
+  }, 90_000);
+
+  it('aborts uploads past the drain deadline, exits 0 and loses nothing; they are archived after a restart', async () => {
+    const queueName = uniqueQueueName('shutdown-abort');
+    const bucket = await s3.createBucket();
+    const inspector = guard.inspector(redis.url, queueName);
+    try {
+      const backlog = await enqueueBacklog(queueName);
+      // A deadline of 0: whatever is under way at SIGTERM is aborted.
+      const output = await interruptWorker(workerEnv(queueName, bucket, 0), inspector, 10_000);
+      const finalLog = logLines(output).find((line) => typeof line.drained === 'boolean');
+      expect(finalLog?.drained, `worker stderr:\n${output.stderr}`).toBe(false);
+
+      const places = await checkNothingLost(inspector, bucket, backlog);
+      expect(places).toContain('in-redis');
+
+      // Jobs left active come back once their lock (30 s) expires and a worker finds them stalled.
+      await archiveTheRest(
+        workerEnv(queueName, bucket, DRAIN_TIMEOUT_MS),
+        inspector,
+        bucket,
+        backlog,
+        75_000,
+      );
+    } finally {
+      await inspector.close();
+    }
+  }, 120_000);
+
+  it('refuses bad configuration with one message naming every bad variable and no stack', async () => {
+    const { child, output } = startWorker(guard, {
+      ...baseEnv(),
+      REDIS_URL: redis.url,
+      DEBUG_ARCHIVE_MAX_SOCKETS: 'abc',
+      DEBUG_ARCHIVE_GZIP_LEVEL: '42',
+    });
+    const exit = await waitForExit(child, 20_000, 'the misconfigured worker');
+    expect(exit.signal).toBeNull();
+    expect(exit.code).not.toBe(0);
+    const stderr = output.stderr;
+    expect(stderr).toContain('DEBUG_ARCHIVE_MAX_SOCKETS');
+    expect(stderr).toContain('DEBUG_ARCHIVE_GZIP_LEVEL');
+    expect(stderr).toContain('DEBUG_ARCHIVE_BUCKET');
+    // One message: one prefixed line (its problems listed under it), no logs, no stack frames.
+    expect(stderr.match(/^debug-archiver: /gm)).toHaveLength(1);
+    expect(stderr.startsWith('debug-archiver: ')).toBe(true);
+    expect(stderr).not.toMatch(/^\s+at\s/m);
+    expect(stderr).not.toMatch(/^\{/m);
+    expect(output.stdout).toBe('');
+  });
+});
