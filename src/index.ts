@@ -17,9 +17,14 @@ export {
 export {
   openDebugPayloadStream,
   loadDebugPayload,
+  describeDebugPayload,
+  resolvePayloadKey,
+  type PayloadRef,
   type PullOptions,
   type DebugPayloadStream,
+  type ReplayHandler,
 } from './pull.ts';
+export { listDebugPayloads, type ListPayloadsOptions, type ListedPayload } from './list-payloads.ts';
 export { createS3Client, type S3ClientOptions } from './storage/s3-client.ts';
 export type { ArchivedPayloadMetadata } from './storage/object-metadata.ts';
 export { buildObjectKey, parseObjectKey, type ParsedObjectKey } from './object-key.ts';

@@ -10,6 +10,15 @@ import { fromS3Metadata, type ArchivedPayloadMetadata } from './storage/object-m
 /** Which payload: an object key, or the newest payload of a task. */
 export type PayloadRef = { key: string } | { taskId: string; keyPrefix?: string };
 
+/**
+ * What a replay handler module exports by default: called once with the payload and its
+ * metadata; a rejection fails the replay (exit code 1).
+ */
+export type ReplayHandler = (
+  payload: unknown,
+  context: { key: string; metadata: ArchivedPayloadMetadata },
+) => unknown;
+
 export interface PullOptions {
   s3: S3Client;
   bucket: string;

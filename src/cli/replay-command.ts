@@ -1,18 +1,8 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DebugArchiverError } from '../errors.ts';
-import { loadDebugPayload, type PayloadRef } from '../pull.ts';
-import type { ArchivedPayloadMetadata } from '../storage/object-metadata.ts';
+import { loadDebugPayload, type PayloadRef, type ReplayHandler } from '../pull.ts';
 import { withArchive } from './archive-from-env.ts';
-
-/**
- * What a replay handler module exports by default: called once with the payload and its
- * metadata; a rejection fails the replay (exit code 1).
- */
-export type ReplayHandler = (
-  payload: unknown,
-  context: { key: string; metadata: ArchivedPayloadMetadata },
-) => unknown;
 
 async function loadHandler(path: string): Promise<ReplayHandler> {
   let module: { default?: unknown };
