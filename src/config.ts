@@ -47,6 +47,10 @@ export const defaults = {
   drainTimeoutMs: 30_000,
   /** Region for the S3 client when AWS_REGION is unset (S3-compatible servers ignore it). */
   region: 'us-east-1',
+  /** The consumer's HTTP port for /metrics, /healthz and /readyz (0: any free port). */
+  metricsPort: 9464,
+  /** Address it listens on; all interfaces, so Prometheus can scrape a container. */
+  metricsHost: '0.0.0.0',
 } as const;
 
 const whole = (min: number, max: number) =>
@@ -120,6 +124,9 @@ export const consumerSchema = sharedSchema.extend({
   partSizeBytes: whole(5 * MiB, 5 * 1024 * MiB).default(defaults.partSizeBytes),
   uploadQueueSize: whole(1, 16).default(defaults.uploadQueueSize),
   drainTimeoutMs: whole(0, 3_600_000).default(defaults.drainTimeoutMs),
+  /** Undefined (not set in code) serves no HTTP port; the worker process always sets it. */
+  metricsPort: whole(0, 65_535).optional(),
+  metricsHost: z.string().min(1).default(defaults.metricsHost),
 });
 
 export type ProducerSettings = z.output<typeof producerSchema>;
@@ -147,6 +154,8 @@ export const environmentVariables = {
   partSizeBytes: 'DEBUG_ARCHIVE_PART_SIZE_BYTES',
   uploadQueueSize: 'DEBUG_ARCHIVE_UPLOAD_QUEUE_SIZE',
   drainTimeoutMs: 'DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS',
+  metricsPort: 'METRICS_PORT',
+  metricsHost: 'METRICS_HOST',
 } as const satisfies Record<keyof ProducerSettings | keyof ConsumerSettings, string>;
 
 type SettingName = keyof typeof environmentVariables;
@@ -195,13 +204,14 @@ export function producerSettingsFromEnv(env: Env): ProducerSettings {
   );
 }
 
-/** Consumer settings from the environment; throws one ConfigError naming every bad variable. */
+/**
+ * Consumer settings from the environment; throws one ConfigError naming every bad variable.
+ * Unlike in code, the metrics port is on by default (METRICS_PORT, 9464).
+ */
 export function consumerSettingsFromEnv(env: Env): ConsumerSettings {
-  return parse(
-    consumerSchema,
-    fromEnv(env, Object.keys(consumerSchema.shape) as SettingName[]),
-    envSource(env),
-  );
+  const raw = fromEnv(env, Object.keys(consumerSchema.shape) as SettingName[]);
+  raw.metricsPort ??= String(defaults.metricsPort);
+  return parse(consumerSchema, raw, envSource(env));
 }
 
 /** Validates options passed in code; throws one ConfigError naming every bad option. */

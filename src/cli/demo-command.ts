@@ -1,3 +1,4 @@
+import { freePort } from '../local/free-port.ts';
 import { Redis } from 'ioredis';
 import { consumerSettingsFromEnv, producerSettingsFromEnv } from '../config.ts';
 import { ArchiveWatch } from '../demo/archive-watch.ts';
@@ -29,7 +30,12 @@ const DRAIN_TIMEOUT_MS = 120_000;
 const KEYS_SHOWN = 3;
 
 /** The worker's configuration: the caller's environment pointed at the demo's servers. */
-function workerEnvironment(env: NodeJS.ProcessEnv, redisUrl: string, s3: DemoS3): NodeJS.ProcessEnv {
+function workerEnvironment(
+  env: NodeJS.ProcessEnv,
+  redisUrl: string,
+  s3: DemoS3,
+  metricsPort: number,
+): NodeJS.ProcessEnv {
   const workerEnv: NodeJS.ProcessEnv = {
     ...env,
     REDIS_URL: redisUrl,
@@ -38,6 +44,8 @@ function workerEnvironment(env: NodeJS.ProcessEnv, redisUrl: string, s3: DemoS3)
     S3_ENDPOINT: s3.endpoint,
     AWS_REGION: s3.region,
     LOG_LEVEL: 'warn',
+    METRICS_PORT: String(metricsPort),
+    METRICS_HOST: '127.0.0.1',
   };
   if (s3.embedded !== undefined) {
     // The caller's own AWS identity must not leak into requests to the embedded store.
@@ -89,7 +97,8 @@ export async function runDemo(options: { tasks: number; env: NodeJS.ProcessEnv }
     say(`  S3      ${s3.endpoint} (${s3.origin}), bucket ${s3.bucket}`);
     if (s3.embedded !== undefined) say(`  folder  ${s3.embedded.directory}`);
 
-    const workerEnv = workerEnvironment(env, redis.url, s3);
+    const metricsPort = await freePort();
+    const workerEnv = workerEnvironment(env, redis.url, s3, metricsPort);
     // Both sides read the same variables, as in production; bad ones fail here, not in the child.
     const consumerSettings = consumerSettingsFromEnv(workerEnv);
     const producerSettings = producerSettingsFromEnv(workerEnv);
@@ -98,6 +107,7 @@ export async function runDemo(options: { tasks: number; env: NodeJS.ProcessEnv }
     const workerGraceMs = consumerSettings.drainTimeoutMs + 5_000;
     cleanup.add('the worker process', () => spawned.stop(workerGraceMs));
     say(`  worker  pid ${spawned.pid ?? '?'}: ${spawned.command} (queue ${DEMO_QUEUE})`);
+    say(`  metrics http://127.0.0.1:${metricsPort}/metrics (also /healthz, /readyz)`);
     say();
 
     const monitor = new Redis(redis.url, {

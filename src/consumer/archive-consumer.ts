@@ -1,14 +1,19 @@
+import type { Server } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Worker, type Job } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Express } from 'express';
 import type { Redis } from 'ioredis';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { AdmissionLedger } from '../admission-ledger.ts';
 import type { ArchiveJobResult } from '../archive-job.ts';
 import { resolveConsumerSettings, type ConsumerSettings } from '../config.ts';
 import { createDefaultLogger, type Logger } from '../logger.ts';
+import { instrumentConsumer } from '../metrics/consumer-instrumentation.ts';
 import { createConsumerRedis } from '../redis-client.ts';
-import { createS3Client, type S3ClientOptions } from '../storage/s3-client.ts';
+import { createS3Agents, createS3Client, type S3Agents, type S3ClientOptions } from '../storage/s3-client.ts';
 import { createArchiveProcessor } from './archive-processor.ts';
+import { startOpsServer } from './ops-server.ts';
 
 /** How often the consumer releases ledger entries whose job is gone. */
 const RECONCILE_INTERVAL_MS = 60_000;
@@ -25,6 +30,13 @@ export interface ArchiveConsumerOptions extends Partial<ConsumerSettings> {
   /** A live ioredis client to use (BullMQ duplicates it for blocking reads); the caller keeps owning it. */
   redis?: Redis;
   logger?: Logger;
+  /**
+   * Registry for the consumer's metrics, e.g. the host application's. Default: a registry of
+   * its own with Node's default metrics, served on `metricsPort`.
+   */
+  registry?: Registry;
+  /** More routes on the metrics port (the queue UI, the profiler), given the queue. */
+  extendOpsServer?: (app: Express, queue: Queue) => void;
 }
 
 export interface ArchiveConsumer {
@@ -33,18 +45,21 @@ export interface ArchiveConsumer {
    * that they are aborted (multipart uploads included): the attempt fails and the job goes back
    * to the queue with its backoff, for this or another consumer; its payload stays in Redis, so
    * nothing is lost. A job whose abort does not settle stays active and is recovered as stalled.
-   * Then releases what it created.
+   * Then releases what it created, in reverse order.
    */
   close(): Promise<{ drained: boolean }>;
   /** Payloads admitted and not yet archived, across all producers. */
   usage: AdmissionLedger['usage'];
   readonly settings: ConsumerSettings;
+  readonly registry: Registry;
+  /** The port `/metrics`, `/healthz` and `/readyz` are served on; undefined when disabled. */
+  readonly metricsPort: number | undefined;
 }
 
 /**
- * Starts the consumer: a BullMQ worker archiving `concurrency` payloads at a time, and a
- * reconciler of the admission ledger. Both the `worker/` process and `debug-archiver worker`
- * start it through this function.
+ * Starts the consumer: a BullMQ worker archiving `concurrency` payloads at a time, a
+ * reconciler of the admission ledger, and the metrics port. Both the `worker/` process and
+ * `debug-archiver worker` start it through this function.
  *
  * Memory: per archive in flight, the payload's JSON and its parsed value (each at most
  * maxPayloadBytes, the value a small multiple of it) plus about partSizeBytes x
@@ -57,141 +72,195 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
     redis: givenRedis,
     credentials,
     logger = createDefaultLogger('info'),
+    registry: givenRegistry,
+    extendOpsServer,
     ...tunables
   } = options;
   const settings = resolveConsumerSettings(tunables);
   const releases: (() => Promise<unknown>)[] = [];
-
-  const redis = givenRedis ?? createConsumerRedis(settings.redisUrl);
-  if (!givenRedis) {
-    redis.on('error', (error: Error) => {
-      logger.warn({ err: error.message }, 'redis connection error');
-    });
-    releases.push(() =>
-      redis.quit().catch(() => {
-        redis.disconnect();
-      }),
-    );
-  }
-  const s3 =
-    givenS3 ??
-    createS3Client({
-      region: settings.region,
-      endpoint: settings.s3Endpoint,
-      maxSockets: settings.maxSockets,
-      credentials,
-    });
-  if (!givenS3) {
-    releases.push(() => {
-      s3.destroy();
-      return Promise.resolve();
-    });
-  }
-
-  const ledger = new AdmissionLedger(redis, settings.redisPrefix, settings.queueName);
-  const processor = createArchiveProcessor({
-    s3,
-    bucket: settings.bucket,
-    ledger,
-    logger,
-    gzipLevel: settings.gzipLevel,
-    partSizeBytes: settings.partSizeBytes,
-    uploadQueueSize: settings.uploadQueueSize,
-  });
-
-  const inFlight = new Set<AbortController>();
-  const worker = new Worker<unknown, ArchiveJobResult>(
-    settings.queueName,
-    async (job: Job, _token?: string, signal?: AbortSignal) => {
-      const controller = new AbortController();
-      inFlight.add(controller);
-      try {
-        return await processor(
-          job,
-          signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
-        );
-      } finally {
-        inFlight.delete(controller);
-      }
-    },
-    {
-      connection: redis,
-      prefix: settings.redisPrefix,
-      concurrency: settings.concurrency,
-      maxStalledCount: 3,
-      autorun: false,
-    },
-  );
-  releases.push(() => worker.close(true));
-  worker.on('error', (error: Error) => {
-    logger.warn({ err: error.message }, 'worker error');
-  });
-  worker.on('failed', (job: Job | undefined, error: Error) => {
-    const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
-    logger.warn(
-      {
-        key: (job?.data as { key?: string } | undefined)?.key,
-        attempt: job?.attemptsMade,
-        final,
-        err: error.message,
-      },
-      final
-        ? 'archive failed for good; payload kept in the failed set'
-        : 'archive attempt failed; will retry',
-    );
-  });
-  worker.on('completed', (_job: Job, result: ArchiveJobResult) => {
-    logger.debug(
-      { key: result.key, jsonBytes: result.jsonBytes, base64Bytes: result.base64Bytes },
-      'archived',
-    );
-  });
-
-  let reconciling: Promise<unknown> = Promise.resolve();
-  const reconciler = setInterval(() => {
-    reconciling = ledger
-      .reconcile(RECONCILE_GRACE_MS)
-      .then((released) => {
-        if (released > 0) logger.warn({ released }, 'released ledger entries whose job was gone');
-      })
-      .catch((error: unknown) => {
-        logger.warn({ err: String(error) }, 'ledger reconcile failed');
-      });
-  }, RECONCILE_INTERVAL_MS);
-  reconciler.unref();
-
-  worker.run().catch((error: unknown) => {
-    logger.error({ err: String(error) }, 'worker stopped');
-  });
-  await worker.waitUntilReady();
-  logger.info(
-    { queue: settings.queueName, bucket: settings.bucket, concurrency: settings.concurrency },
-    'debug-archiver consumer started',
-  );
-
-  let closing: Promise<{ drained: boolean }> | undefined;
-  const close = (): Promise<{ drained: boolean }> => {
-    closing ??= (async () => {
-      clearInterval(reconciler);
-      const deadline = new AbortController();
-      const drained = await Promise.race([
-        worker.close().then(() => true),
-        delay(settings.drainTimeoutMs, false, { signal: deadline.signal }).catch(() => false),
-      ]);
-      deadline.abort();
-      if (!drained) {
-        logger.warn(
-          { active: inFlight.size },
-          'drain deadline passed; leaving active jobs for another consumer',
-        );
-        for (const controller of inFlight) controller.abort(new Error('consumer shutting down'));
-      }
-      await reconciling;
-      for (const release of releases.reverse()) await release().catch(() => undefined);
-      return { drained };
-    })();
-    return closing;
+  const close = async (): Promise<void> => {
+    for (const release of releases.reverse()) await release().catch(() => undefined);
+    releases.length = 0;
   };
 
-  return { close, usage: () => ledger.usage(), settings };
+  try {
+    const redis = givenRedis ?? createConsumerRedis(settings.redisUrl);
+    if (!givenRedis) {
+      redis.on('error', (error: Error) => {
+        logger.warn({ err: error.message }, 'redis connection error');
+      });
+      releases.push(() =>
+        redis.quit().catch(() => {
+          redis.disconnect();
+        }),
+      );
+    }
+    let agents: S3Agents | undefined;
+    let s3 = givenS3;
+    if (s3 === undefined) {
+      agents = createS3Agents(settings.maxSockets);
+      const made = createS3Client({
+        region: settings.region,
+        endpoint: settings.s3Endpoint,
+        maxSockets: settings.maxSockets,
+        credentials,
+        agents,
+      });
+      releases.push(() => {
+        made.destroy();
+        return Promise.resolve();
+      });
+      s3 = made;
+    }
+    const registry = givenRegistry ?? new Registry();
+    if (!givenRegistry) collectDefaultMetrics({ register: registry });
+
+    const ledger = new AdmissionLedger(redis, settings.redisPrefix, settings.queueName);
+    const queue = new Queue(settings.queueName, { connection: redis, prefix: settings.redisPrefix });
+    queue.on('error', (error: Error) => {
+      logger.warn({ err: error.message }, 'queue error');
+    });
+    releases.push(() => queue.close());
+    const instrumentation = instrumentConsumer({ registry, queue, ledger, agents });
+    const processor = createArchiveProcessor({
+      s3,
+      bucket: settings.bucket,
+      ledger,
+      logger,
+      gzipLevel: settings.gzipLevel,
+      partSizeBytes: settings.partSizeBytes,
+      uploadQueueSize: settings.uploadQueueSize,
+    });
+
+    const inFlight = new Set<AbortController>();
+    const worker = new Worker<unknown, ArchiveJobResult>(
+      settings.queueName,
+      async (job: Job, _token?: string, signal?: AbortSignal) => {
+        const controller = new AbortController();
+        inFlight.add(controller);
+        try {
+          const combined = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
+          return await instrumentation.attempt(job, () => processor(job, combined));
+        } finally {
+          inFlight.delete(controller);
+        }
+      },
+      {
+        connection: redis,
+        prefix: settings.redisPrefix,
+        concurrency: settings.concurrency,
+        maxStalledCount: 3,
+        autorun: false,
+      },
+    );
+    releases.push(() => worker.close(true));
+    worker.on('error', (error: Error) => {
+      logger.warn({ err: error.message }, 'worker error');
+    });
+    worker.on('failed', (job: Job | undefined, error: Error) => {
+      const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+      instrumentation.failed(error, final);
+      logger.warn(
+        {
+          key: (job?.data as { key?: string } | undefined)?.key,
+          attempt: job?.attemptsMade,
+          final,
+          err: error.message,
+        },
+        final
+          ? 'archive failed for good; payload kept in the failed set'
+          : 'archive attempt failed; will retry',
+      );
+    });
+    worker.on('completed', (_job: Job, result: ArchiveJobResult) => {
+      logger.debug(
+        { key: result.key, jsonBytes: result.jsonBytes, base64Bytes: result.base64Bytes },
+        'archived',
+      );
+    });
+
+    let reconciling: Promise<unknown> = Promise.resolve();
+    const reconciler = setInterval(() => {
+      reconciling = ledger
+        .reconcile(RECONCILE_GRACE_MS)
+        .then((released) => {
+          if (released > 0) logger.warn({ released }, 'released ledger entries whose job was gone');
+        })
+        .catch((error: unknown) => {
+          logger.warn({ err: String(error) }, 'ledger reconcile failed');
+        });
+    }, RECONCILE_INTERVAL_MS);
+    reconciler.unref();
+    releases.push(async () => {
+      clearInterval(reconciler);
+      await reconciling;
+    });
+
+    let server: Server | undefined;
+    if (settings.metricsPort !== undefined) {
+      server = await startOpsServer(
+        {
+          registry,
+          redis,
+          s3,
+          bucket: settings.bucket,
+          extend: (app) => {
+            extendOpsServer?.(app, queue);
+          },
+        },
+        settings.metricsPort,
+        settings.metricsHost,
+      );
+      const listening = server;
+      // Released first on close would stop /metrics during the drain; it goes last instead.
+      releases.unshift(
+        () =>
+          new Promise<void>((resolve) => {
+            listening.closeAllConnections();
+            listening.close(() => {
+              resolve();
+            });
+          }),
+      );
+    }
+
+    worker.run().catch((error: unknown) => {
+      logger.error({ err: String(error) }, 'worker stopped');
+    });
+    await worker.waitUntilReady();
+    const address = server?.address();
+    const metricsPort = typeof address === 'object' && address !== null ? address.port : undefined;
+    logger.info(
+      { queue: settings.queueName, bucket: settings.bucket, concurrency: settings.concurrency, metricsPort },
+      'debug-archiver consumer started',
+    );
+
+    let closing: Promise<{ drained: boolean }> | undefined;
+    return {
+      close: () => {
+        closing ??= (async () => {
+          const deadline = new AbortController();
+          const drained = await Promise.race([
+            worker.close().then(() => true),
+            delay(settings.drainTimeoutMs, false, { signal: deadline.signal }).catch(() => false),
+          ]);
+          deadline.abort();
+          if (!drained) {
+            logger.warn({ active: inFlight.size }, 'drain deadline passed; aborting uploads under way');
+            for (const controller of inFlight) controller.abort(new Error('consumer shutting down'));
+          }
+          await close();
+          return { drained };
+        })();
+        return closing;
+      },
+      usage: () => ledger.usage(),
+      settings,
+      registry,
+      metricsPort,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }

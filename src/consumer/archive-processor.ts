@@ -50,7 +50,7 @@ async function objectExists(
 
 /** The empty object that lists the payload under its task; written after the payload itself. */
 async function writeTaskIndex(s3: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: taskIndexKey(key), Body: '' }), {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: taskIndexKey(key), Body: '', ContentLength: 0 }), {
     abortSignal: signal,
   });
 }

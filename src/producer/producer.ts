@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import type { Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import { AdmissionLedger } from '../admission-ledger.ts';
@@ -6,6 +7,7 @@ import { ARCHIVE_JOB_NAME, type ArchiveJobData } from '../archive-job.ts';
 import { resolveProducerSettings, type ProducerSettings } from '../config.ts';
 import { InvalidMetaError } from '../errors.ts';
 import { createDefaultLogger, type Logger } from '../logger.ts';
+import { producerMetrics } from '../metrics/definitions.ts';
 import { buildObjectKey } from '../object-key.ts';
 import { createProducerRedis } from '../redis-client.ts';
 import { DropLog } from './drop-log.ts';
@@ -67,6 +69,12 @@ export interface ProducerOptions extends Partial<ProducerSettings> {
   /** A live ioredis client to use instead of `redisUrl`; the caller keeps owning it. */
   redis?: Redis;
   logger?: Logger;
+  /**
+   * A prom-client registry (the host application's) to count enqueues in:
+   * `debug_archiver_enqueue_total{result,reason}`, `debug_archiver_enqueue_duration_seconds`
+   * and `debug_archiver_enqueued_bytes_total`. Producers may share one.
+   */
+  registry?: Registry;
 }
 
 /** Longer ids are surely a bug in the caller; shorter ones of any content are made safe in keys. */
@@ -110,7 +118,8 @@ function serialize(payload: unknown): string | undefined {
  * `maxQueuedBytes` across all producers.
  */
 export function createDebugPayloadProducer(options: ProducerOptions = {}): DebugPayloadProducer {
-  const { redis: givenRedis, logger = createDefaultLogger(), ...tunables } = options;
+  const { redis: givenRedis, logger = createDefaultLogger(), registry, ...tunables } = options;
+  const metrics = registry === undefined ? undefined : producerMetrics(registry, DROP_REASONS);
   const settings = resolveProducerSettings(tunables);
   const redis = givenRedis ?? createProducerRedis(settings.redisUrl, settings.enqueueTimeoutMs);
   const ownsRedis = givenRedis === undefined;
@@ -212,6 +221,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
         removeOnFail: false,
       });
       stats.queued += 1;
+      metrics?.enqueuedBytes.inc(bytes);
       return { status: 'queued', payloadId, key };
     } catch (error) {
       // A reservation whose job could not be added is released now, or by the consumer's
@@ -223,6 +233,15 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
 
   const enqueue = async (payload: unknown, meta: DebugPayloadMeta): Promise<EnqueueResult> => {
     checkMeta(meta);
+    if (metrics === undefined) return enqueueChecked(payload, meta);
+    const stopTimer = metrics.enqueueDuration.startTimer();
+    const result = await enqueueChecked(payload, meta);
+    stopTimer({ result: result.status });
+    metrics.enqueues.inc({ result: result.status, reason: result.status === 'dropped' ? result.reason : '' });
+    return result;
+  };
+
+  const enqueueChecked = async (payload: unknown, meta: DebugPayloadMeta): Promise<EnqueueResult> => {
     if (closed) return drop('producer_closed', meta);
     const json = serialize(payload);
     if (json === undefined) return drop('not_serializable', meta);

@@ -87,6 +87,8 @@ describe('the worker process', () => {
       AWS_REGION: 'us-east-1',
       DEBUG_ARCHIVE_CONCURRENCY: '2',
       DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS: String(drainTimeoutMs),
+      // Any free port: workers of parallel tests must not fight over the default 9464.
+      METRICS_PORT: '0',
     };
   }
 

@@ -60,6 +60,8 @@ export class LeakGuard {
     );
     return {
       settings: consumer.settings,
+      registry: consumer.registry,
+      metricsPort: consumer.metricsPort,
       usage: () => consumer.usage(),
       close: async () => {
         const result = await consumer.close();
