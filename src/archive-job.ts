@@ -14,6 +14,8 @@ export interface ArchiveJobData {
   enqueuedAt: string;
   /** Bytes of the payload's JSON. */
   jsonBytes: number;
+  /** Set when the producer redacted the payload already: the summary for the object's metadata. */
+  redaction?: string;
 }
 
 /** A job's return value: sizes only, so completed events stay small. */

@@ -1,3 +1,4 @@
+import { Redactor } from '../redaction/redactor.ts';
 import { freePort } from '../local/free-port.ts';
 import { Redis } from 'ioredis';
 import { consumerSettingsFromEnv, producerSettingsFromEnv } from '../config.ts';
@@ -177,10 +178,14 @@ export async function runDemo(options: { tasks: number; env: NodeJS.ProcessEnv }
       key: sample.key,
       signal: interrupt.signal,
     });
-    if (JSON.stringify(pulled.payload) !== JSON.stringify(sample.payload)) {
+    // The consumer redacts secrets by default: compare with the enqueued payload redacted alike.
+    const expected = new Redactor().redactInPlace(
+      JSON.parse(JSON.stringify(sample.payload)) as unknown,
+    ).value;
+    if (JSON.stringify(pulled.payload) !== JSON.stringify(expected)) {
       throw new DebugArchiverError(
         'ERR_CORRUPT_OBJECT',
-        `${sample.key} was pulled back but differs from what was enqueued`,
+        `${sample.key} was pulled back but differs from what was enqueued (secrets redacted)`,
       );
     }
 

@@ -14,6 +14,7 @@ import { createConsumerRedis } from '../redis-client.ts';
 import { createS3Agents, createS3Client, type S3Agents, type S3ClientOptions } from '../storage/s3-client.ts';
 import { createArchiveProcessor } from './archive-processor.ts';
 import { startOpsServer } from './ops-server.ts';
+import { Redactor, type RedactionOptions } from '../redaction/redactor.ts';
 
 /** How often the consumer releases ledger entries whose job is gone. */
 const RECONCILE_INTERVAL_MS = 60_000;
@@ -35,6 +36,11 @@ export interface ArchiveConsumerOptions extends Partial<ConsumerSettings> {
    * its own with Node's default metrics, served on `metricsPort`.
    */
   registry?: Registry;
+  /**
+   * Secret redaction before anything reaches S3: on by default with the built-in names; pass
+   * extra names, names to keep or a custom function, or `false` to store payloads as they came.
+   */
+  redaction?: RedactionOptions | false;
   /** More routes on the metrics port (the queue UI, the profiler), given the queue. */
   extendOpsServer?: (app: Express, queue: Queue) => void;
 }
@@ -74,6 +80,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
     logger = createDefaultLogger('info'),
     registry: givenRegistry,
     extendOpsServer,
+    redaction = {},
     ...tunables
   } = options;
   const settings = resolveConsumerSettings(tunables);
@@ -130,6 +137,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       gzipLevel: settings.gzipLevel,
       partSizeBytes: settings.partSizeBytes,
       uploadQueueSize: settings.uploadQueueSize,
+      redactor: redaction === false ? undefined : new Redactor(redaction),
     });
 
     const inFlight = new Set<AbortController>();

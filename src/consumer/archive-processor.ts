@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import { taskIndexKey } from '../object-key.ts';
 import { toS3Metadata } from '../storage/object-metadata.ts';
 import { storeObject } from '../storage/store-object.ts';
+import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 
 export interface ArchiveProcessorDeps {
   s3: S3Client;
@@ -16,6 +17,8 @@ export interface ArchiveProcessorDeps {
   gzipLevel: number;
   partSizeBytes: number;
   uploadQueueSize: number;
+  /** Redacts secrets before anything is stringified for S3; undefined turns redaction off. */
+  redactor: Redactor | undefined;
 }
 
 function checkJobData(data: unknown): ArchiveJobData {
@@ -50,9 +53,12 @@ async function objectExists(
 
 /** The empty object that lists the payload under its task; written after the payload itself. */
 async function writeTaskIndex(s3: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<void> {
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: taskIndexKey(key), Body: '', ContentLength: 0 }), {
-    abortSignal: signal,
-  });
+  await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: taskIndexKey(key), Body: '', ContentLength: 0 }),
+    {
+      abortSignal: signal,
+    },
+  );
 }
 
 /**
@@ -82,11 +88,19 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
     }
 
+    let redaction = data.redaction ?? 'off';
+    if (deps.redactor !== undefined && data.redaction === undefined) {
+      const redacted = deps.redactor.redactInPlace(value);
+      value = redacted.value;
+      redaction = formatRedactionSummary(redacted.summary);
+    }
+
     const identity = {
       payloadId: data.payloadId,
       taskId: data.taskId,
       integration: data.integration,
       enqueuedAt: data.enqueuedAt,
+      redaction,
     };
     const stats = await encodePayload(
       value,

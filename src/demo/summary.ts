@@ -57,7 +57,8 @@ export function resultLines(results: DemoResults): string[] {
     `Enqueued ${results.queued} of ${results.tasks} payloads (about ${formatBytes(results.queuedBytes)} of JSON) in ${formatSeconds(results.enqueueMs)}; dropped: ${droppedLine(results.dropped)}.`,
     `Archived ${results.archived} of ${results.queued} in ${formatSeconds(results.archiveMs)} from the start.`,
     `Pulled back ${results.pulled.key}`,
-    `  OK: identical to what was enqueued; task ${metadata.taskId} (${metadata.integration ?? 'no integration'})`,
+    `  OK: identical to what was enqueued, secrets redacted; task ${metadata.taskId} (${metadata.integration ?? 'no integration'})`,
+    `  redaction: ${metadata.redaction ?? 'not recorded'}`,
     `  json ${formatBytes(metadata.jsonBytes ?? 0)} -> gzip ${formatBytes(metadata.gzipBytes ?? 0)}${ratio(metadata.gzipBytes, metadata.jsonBytes)} -> base64 ${formatBytes(metadata.base64Bytes ?? 0)} stored`,
     `Worker: sent SIGTERM, it ${describeExit(results.worker)}.`,
   ];

@@ -9,6 +9,8 @@ export interface ArchivedPayloadMetadata extends Partial<LayerStats> {
   enqueuedAt: string;
   /** The layers applied, in order; undone in reverse to get the JSON back. */
   encoding: string;
+  /** What redaction did (counts and names, never values), or `off`. */
+  redaction?: string;
 }
 
 /** The object's Content-Type: the body is base64 text, and no Content-Encoding is set on purpose. */
@@ -27,6 +29,7 @@ export function toS3Metadata(meta: Omit<ArchivedPayloadMetadata, 'encoding'>): R
   if (meta.gzipBytes !== undefined) record['gzip-bytes'] = String(meta.gzipBytes);
   if (meta.base64Bytes !== undefined) record['base64-bytes'] = String(meta.base64Bytes);
   if (meta.jsonSha256 !== undefined) record['json-sha256'] = meta.jsonSha256;
+  if (meta.redaction !== undefined) record.redaction = meta.redaction;
   return record;
 }
 
@@ -47,6 +50,8 @@ export function fromS3Metadata(record: Record<string, string> | undefined): Arch
   const gzipBytes = count(value('gzip-bytes'));
   const base64Bytes = count(value('base64-bytes'));
   const jsonSha256 = value('json-sha256');
+  const redaction = value('redaction');
+  if (redaction !== undefined) metadata.redaction = redaction;
   if (jsonBytes !== undefined) metadata.jsonBytes = jsonBytes;
   if (gzipBytes !== undefined) metadata.gzipBytes = gzipBytes;
   if (base64Bytes !== undefined) metadata.base64Bytes = base64Bytes;
