@@ -14,6 +14,8 @@ export interface ArchiveJobData {
   enqueuedAt: string;
   /** Bytes of the payload's JSON. */
   jsonBytes: number;
+  /** How the task ended, when the producer said; tags the object for lifecycle rules. */
+  outcome?: 'failed' | 'succeeded';
   /** Set when the producer redacted the payload already: the summary for the object's metadata. */
   redaction?: string;
 }

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
@@ -51,6 +53,17 @@ export const defaults = {
   metricsPort: 9464,
   /** Address it listens on; all interfaces, so Prometheus can scrape a container. */
   metricsHost: '0.0.0.0',
+  /** Encryption at rest of every object: SSE-S3. `aws:kms` uses SSE-KMS; `none` for servers without it. */
+  serverSideEncryption: 'AES256',
+  /**
+   * Serve the bull-board queue UI at `/queues` on the metrics port. Off unless asked for: the UI
+   * has no authentication, so it belongs behind a network policy or an authenticating proxy.
+   */
+  queueUi: false,
+  /** Folder the on-demand CPU profiles (`.cpuprofile` files) are written to. */
+  profileDir: join(tmpdir(), 'debug-archiver-profiles'),
+  /** Seconds an on-demand CPU profile records (SIGUSR2, or the HTTP call without `?seconds`). */
+  profileSeconds: 30,
 } as const;
 
 const whole = (min: number, max: number) =>
@@ -59,6 +72,14 @@ const whole = (min: number, max: number) =>
     .int({ error: 'expected a whole number' })
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` });
+
+/**
+ * A boolean from code, or exactly `true` or `false` from the environment: a typo such as `ture`
+ * or `yes` is an error rather than a silent `false`.
+ */
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')], {
+  error: 'expected true or false',
+});
 
 const redisUrl = z
   .string()
@@ -127,6 +148,25 @@ export const consumerSchema = sharedSchema.extend({
   /** Undefined (not set in code) serves no HTTP port; the worker process always sets it. */
   metricsPort: whole(0, 65_535).optional(),
   metricsHost: z.string().min(1).default(defaults.metricsHost),
+  serverSideEncryption: z
+    .enum(['AES256', 'aws:kms', 'none'], { error: 'expected AES256, aws:kms or none' })
+    .default(defaults.serverSideEncryption),
+  /** A KMS key id or ARN; setting it implies SSE-KMS. */
+  kmsKeyId: z.string().min(1).optional(),
+  /** S3 storage class of new objects (STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR, …); the bucket's default when unset. */
+  storageClass: z
+    .enum(
+      ['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'REDUCED_REDUNDANCY'],
+      {
+        error:
+          'expected STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR or REDUCED_REDUNDANCY',
+      },
+    )
+    .optional(),
+  /** Read by `debug-archiver worker`; in code, mount the UI through `extendOpsServer` (`mountQueueUi`). */
+  queueUi: flag.default(defaults.queueUi),
+  profileDir: z.string().min(1).default(defaults.profileDir),
+  profileSeconds: whole(1, 300).default(defaults.profileSeconds),
 });
 
 export type ProducerSettings = z.output<typeof producerSchema>;
@@ -156,6 +196,12 @@ export const environmentVariables = {
   drainTimeoutMs: 'DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS',
   metricsPort: 'METRICS_PORT',
   metricsHost: 'METRICS_HOST',
+  serverSideEncryption: 'DEBUG_ARCHIVE_SSE',
+  kmsKeyId: 'DEBUG_ARCHIVE_KMS_KEY_ID',
+  storageClass: 'DEBUG_ARCHIVE_STORAGE_CLASS',
+  queueUi: 'DEBUG_ARCHIVE_QUEUE_UI',
+  profileDir: 'DEBUG_ARCHIVE_PROFILE_DIR',
+  profileSeconds: 'DEBUG_ARCHIVE_PROFILE_SECONDS',
 } as const satisfies Record<keyof ProducerSettings | keyof ConsumerSettings, string>;
 
 type SettingName = keyof typeof environmentVariables;

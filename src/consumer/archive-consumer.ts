@@ -138,6 +138,11 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       partSizeBytes: settings.partSizeBytes,
       uploadQueueSize: settings.uploadQueueSize,
       redactor: redaction === false ? undefined : new Redactor(redaction),
+      protection: {
+        serverSideEncryption: settings.kmsKeyId === undefined ? settings.serverSideEncryption : 'aws:kms',
+        kmsKeyId: settings.kmsKeyId,
+        storageClass: settings.storageClass,
+      },
     });
 
     const inFlight = new Set<AbortController>();

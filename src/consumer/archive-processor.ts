@@ -6,7 +6,7 @@ import { encodePayload } from '../encoding/encode-payload.ts';
 import type { Logger } from '../logger.ts';
 import { taskIndexKey } from '../object-key.ts';
 import { toS3Metadata } from '../storage/object-metadata.ts';
-import { storeObject } from '../storage/store-object.ts';
+import { storeObject, type ObjectProtection } from '../storage/store-object.ts';
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 
 export interface ArchiveProcessorDeps {
@@ -19,6 +19,18 @@ export interface ArchiveProcessorDeps {
   uploadQueueSize: number;
   /** Redacts secrets before anything is stringified for S3; undefined turns redaction off. */
   redactor: Redactor | undefined;
+  /** Encryption at rest and storage class of every object. */
+  protection: Omit<ObjectProtection, 'tags'>;
+}
+
+/** S3 tag values allow letters, digits, spaces and `_ . : / = + - @`, up to 256 characters. */
+function tagValue(text: string): string {
+  return text.replaceAll(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, '_').slice(0, 256);
+}
+
+/** Tags lifecycle rules can select on: expire successes sooner than failures, per integration. */
+function lifecycleTags(data: ArchiveJobData): Record<string, string> {
+  return { integration: tagValue(data.integration ?? '_'), outcome: data.outcome ?? 'unknown' };
 }
 
 function checkJobData(data: unknown): ArchiveJobData {
@@ -114,6 +126,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
           finalMetadata: () => toS3Metadata({ ...identity, ...layerStats() }),
           partSizeBytes: deps.partSizeBytes,
           queueSize: deps.uploadQueueSize,
+          protection: { ...deps.protection, tags: lifecycleTags(data) },
           signal,
         });
         return layerStats();

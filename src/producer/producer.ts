@@ -39,6 +39,8 @@ export interface DebugPayloadMeta {
   taskId: string;
   /** The integration (bank, site, API) the task talked to; part of the object key. */
   integration?: string;
+  /** How the task ended; tags the object (`outcome`) so lifecycle rules can keep failures longer. */
+  outcome?: 'failed' | 'succeeded';
 }
 
 export type EnqueueResult =
@@ -84,7 +86,10 @@ function checkMeta(meta: unknown): asserts meta is DebugPayloadMeta {
   if (typeof meta !== 'object' || meta === null) {
     throw new InvalidMetaError('enqueueDebugPayload(payload, meta): meta must be an object with a taskId');
   }
-  const { taskId, integration } = meta as Partial<Record<keyof DebugPayloadMeta, unknown>>;
+  const { taskId, integration, outcome } = meta as Partial<Record<keyof DebugPayloadMeta, unknown>>;
+  if (outcome !== undefined && outcome !== 'failed' && outcome !== 'succeeded') {
+    throw new InvalidMetaError("meta.outcome must be 'failed' or 'succeeded' when given");
+  }
   if (typeof taskId !== 'string' || taskId.length === 0 || taskId.length > MAX_META_LENGTH) {
     throw new InvalidMetaError(
       `meta.taskId must be a non-empty string of at most ${MAX_META_LENGTH} characters`,
@@ -212,6 +217,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
         enqueuedAt: enqueuedAt.toISOString(),
         jsonBytes: bytes,
         ...(meta.integration === undefined ? {} : { integration: meta.integration }),
+        ...(meta.outcome === undefined ? {} : { outcome: meta.outcome }),
       };
       await bullQueue.add(ARCHIVE_JOB_NAME, data, {
         jobId: payloadId,

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { CopyObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, type S3Client, type StorageClass } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { OBJECT_CONTENT_TYPE } from './object-metadata.ts';
 
@@ -14,7 +14,35 @@ export interface StoreObjectInput {
   finalMetadata: () => Record<string, string>;
   partSizeBytes: number;
   queueSize: number;
+  protection: ObjectProtection;
   signal?: AbortSignal | undefined;
+}
+
+/** How objects are kept: encryption at rest, storage class and tags for lifecycle rules. */
+export interface ObjectProtection {
+  /** `AES256` (SSE-S3), `aws:kms` (SSE-KMS, with kmsKeyId or the account's default key), or `none`. */
+  serverSideEncryption: 'AES256' | 'aws:kms' | 'none';
+  kmsKeyId?: string | undefined;
+  storageClass?: StorageClass | undefined;
+  /** Object tags (at most 10), e.g. integration and outcome, for lifecycle rules. */
+  tags?: Record<string, string> | undefined;
+}
+
+function protectionParams(protection: ObjectProtection) {
+  return {
+    ...(protection.serverSideEncryption === 'none'
+      ? {}
+      : { ServerSideEncryption: protection.serverSideEncryption }),
+    ...(protection.serverSideEncryption === 'aws:kms' && protection.kmsKeyId !== undefined
+      ? { SSEKMSKeyId: protection.kmsKeyId }
+      : {}),
+    ...(protection.storageClass === undefined ? {} : { StorageClass: protection.storageClass }),
+  };
+}
+
+function tagging(tags: Record<string, string> | undefined): { Tagging?: string } {
+  if (tags === undefined || Object.keys(tags).length === 0) return {};
+  return { Tagging: new URLSearchParams(tags).toString() };
 }
 
 /**
@@ -24,7 +52,8 @@ export interface StoreObjectInput {
  * body that ends within them (the common case) goes up in a single PUT whose metadata already
  * has the final sizes and digest. A longer body goes up as a multipart upload, and its final
  * metadata is then written by an in-place server-side copy; a failure or abort aborts the
- * multipart upload, so no parts are left behind.
+ * multipart upload, so no parts are left behind. Every object is encrypted at rest as
+ * `protection` says (SSE-S3 by default) and carries its tags from the first request.
  *
  * Memory: about partSizeBytes x (queueSize + 1).
  */
@@ -48,7 +77,15 @@ export async function storeObject(input: StoreObjectInput): Promise<{ multipart:
     const abortController = new AbortController();
     const task = new Upload({
       client: s3,
-      params: { Bucket: bucket, Key: key, Body: body, ContentType: OBJECT_CONTENT_TYPE, Metadata: metadata },
+      params: {
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentType: OBJECT_CONTENT_TYPE,
+        Metadata: metadata,
+        ...protectionParams(input.protection),
+        ...tagging(input.protection.tags),
+      },
       partSize: partSizeBytes,
       queueSize,
       leavePartsOnError: false,
@@ -86,6 +123,8 @@ export async function storeObject(input: StoreObjectInput): Promise<{ multipart:
       MetadataDirective: 'REPLACE',
       ContentType: OBJECT_CONTENT_TYPE,
       Metadata: input.finalMetadata(),
+      // A copy is a new object: encryption and class are set again; tags are copied.
+      ...protectionParams(input.protection),
     }),
     { abortSignal: signal },
   );

@@ -326,6 +326,7 @@ describe('a large payload', () => {
           finalMetadata: () => toS3Metadata({ ...identity, ...layerStats() }),
           partSizeBytes: 16 * 1024 * 1024,
           queueSize: 2,
+          protection: { serverSideEncryption: 'AES256' },
         });
         return layerStats();
       },

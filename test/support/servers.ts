@@ -80,6 +80,8 @@ export async function startTestS3(): Promise<TestS3> {
       .withEnvironment({
         MINIO_ROOT_USER: credentials.accessKeyId,
         MINIO_ROOT_PASSWORD: credentials.secretAccessKey,
+        // A static key, so MinIO accepts the SSE-S3 every object is written with.
+        MINIO_KMS_SECRET_KEY: 'debug-archiver-test:bXlzZWNyZXRrZXltdXN0YmUzMmJ5dGVzbG9uZzEyMzQ=',
       })
       .withExposedPorts(9000)
       .withWaitStrategy(Wait.forHttp('/minio/health/live', 9000))
