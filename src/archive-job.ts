@@ -28,4 +28,6 @@ export interface ArchiveJobResult {
   base64Bytes: number;
   /** True when the object was found already archived by an earlier attempt. */
   alreadyArchived?: boolean;
+  /** True when the payload was evicted from the queue before it could be archived. */
+  evicted?: boolean;
 }

@@ -33,6 +33,17 @@ export const defaults = {
   backoffDelayMs: 1_000,
   /** Longest an enqueue waits on Redis before it returns `dropped` with `redis_unavailable`. */
   enqueueTimeoutMs: 1_000,
+  /**
+   * When a bound is reached: `drop-newest` drops the new payload; `drop-oldest` evicts the
+   * oldest waiting payload of equal or lesser value (succeeded < unknown < failed); `wait`
+   * retries for up to admissionWaitMs first. Whatever the policy, a failed task's payload may
+   * evict a succeeded task's.
+   */
+  admissionPolicy: 'drop-newest',
+  /** With the `wait` policy, how long an enqueue waits for room (at most enqueueTimeoutMs). */
+  admissionWaitMs: 250,
+  /** Share of succeeded-task payloads kept (1 keeps all); failed and unknown ones are never sampled. */
+  successSampleRate: 1,
   /** JSON bytes one producer process may have on their way to Redis at once; more is dropped as `producer_busy`. */
   maxInFlightBytes: 64 * MiB,
   /** Payloads archived at once by one consumer process (gzip runs on libuv's thread pool). */
@@ -121,10 +132,23 @@ export const producerSchema = sharedSchema
     backoffDelayMs: whole(10, 3_600_000).default(defaults.backoffDelayMs),
     enqueueTimeoutMs: whole(10, 60_000).default(defaults.enqueueTimeoutMs),
     maxInFlightBytes: whole(1024, Number.MAX_SAFE_INTEGER).default(defaults.maxInFlightBytes),
+    admissionPolicy: z
+      .enum(['drop-newest', 'drop-oldest', 'wait'], { error: 'expected drop-newest, drop-oldest or wait' })
+      .default(defaults.admissionPolicy),
+    admissionWaitMs: whole(1, 60_000).default(defaults.admissionWaitMs),
+    successSampleRate: z.coerce
+      .number({ error: 'expected a number from 0 to 1' })
+      .min(0, { error: 'must be at least 0' })
+      .max(1, { error: 'must be at most 1' })
+      .default(defaults.successSampleRate),
   })
   .refine((s) => s.maxPayloadBytes <= s.maxQueuedBytes, {
     error: 'maxPayloadBytes must not exceed maxQueuedBytes',
     path: ['maxPayloadBytes'],
+  })
+  .refine((s) => s.admissionWaitMs <= s.enqueueTimeoutMs, {
+    error: 'admissionWaitMs must not exceed enqueueTimeoutMs',
+    path: ['admissionWaitMs'],
   });
 
 /** Settings of the consumer (the `worker` process). */
@@ -185,6 +209,9 @@ export const environmentVariables = {
   backoffDelayMs: 'DEBUG_ARCHIVE_BACKOFF_DELAY_MS',
   enqueueTimeoutMs: 'DEBUG_ARCHIVE_ENQUEUE_TIMEOUT_MS',
   maxInFlightBytes: 'DEBUG_ARCHIVE_MAX_IN_FLIGHT_BYTES',
+  admissionPolicy: 'DEBUG_ARCHIVE_ADMISSION_POLICY',
+  admissionWaitMs: 'DEBUG_ARCHIVE_ADMISSION_WAIT_MS',
+  successSampleRate: 'DEBUG_ARCHIVE_SUCCESS_SAMPLE_RATE',
   bucket: 'DEBUG_ARCHIVE_BUCKET',
   s3Endpoint: 'S3_ENDPOINT',
   region: 'AWS_REGION',

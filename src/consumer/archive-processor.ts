@@ -85,8 +85,12 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     const data = checkJobData(job.data);
     const json = await ledger.readPayload(data.payloadId);
     if (json === null) {
-      // Released already: an earlier attempt uploaded and released but died before completing
-      // the job, or the producer gave up on the job after Redis timed out.
+      // Evicted to make room (its job could not be removed while it waited), or released
+      // already: an earlier attempt uploaded and released but died before completing the job,
+      // or the producer gave up on the job after Redis timed out.
+      if (await ledger.takeEvicted(data.payloadId)) {
+        return { key: data.key, jsonBytes: 0, gzipBytes: 0, base64Bytes: 0, evicted: true };
+      }
       const archived = await objectExists(s3, bucket, data.key, signal);
       if (archived) await writeTaskIndex(s3, bucket, data.key, signal);
       else logger.warn({ key: data.key }, 'payload bytes are gone from Redis and were never archived');

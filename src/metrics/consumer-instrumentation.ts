@@ -60,7 +60,7 @@ export function instrumentConsumer(deps: ConsumerInstrumentationDeps) {
       try {
         const result = await run();
         stopTimer();
-        if (result.alreadyArchived === undefined) {
+        if (result.alreadyArchived === undefined && result.evicted !== true) {
           metrics.archived.inc();
           metrics.archivedBytes.inc({ stage: 'json' }, result.jsonBytes);
           metrics.archivedBytes.inc({ stage: 'gzip' }, result.gzipBytes);

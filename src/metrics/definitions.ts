@@ -53,6 +53,16 @@ export function producerMetrics(registry: Registry, dropReasons: readonly string
           registers: [registry],
         }),
     ),
+    evicted: single(
+      registry,
+      `${METRIC_PREFIX}evicted_total`,
+      () =>
+        new Counter({
+          name: `${METRIC_PREFIX}evicted_total`,
+          help: 'Waiting payloads evicted to admit a newer or more valuable one (admission policy).',
+          registers: [registry],
+        }),
+    ),
     enqueuedBytes: single(
       registry,
       `${METRIC_PREFIX}enqueued_bytes_total`,

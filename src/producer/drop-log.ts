@@ -36,6 +36,15 @@ export class DropLog {
     );
   }
 
+  evicted(count: number, meta: DebugPayloadMeta): void {
+    const suppressed = this.#due('evicted');
+    if (suppressed === undefined) return;
+    this.#logger.warn(
+      { evicted: count, forTaskId: meta.taskId, outcome: meta.outcome, suppressed },
+      'queue full: evicted waiting debug payloads to admit a newer or more valuable one',
+    );
+  }
+
   connectionError(error: Error): void {
     const suppressed = this.#due('connection');
     if (suppressed === undefined) return;

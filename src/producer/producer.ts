@@ -2,7 +2,8 @@ import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
-import { AdmissionLedger } from '../admission-ledger.ts';
+import { AdmissionLedger, type PayloadOutcome, type Reservation } from '../admission-ledger.ts';
+import { Ticker } from './ticker.ts';
 import { ARCHIVE_JOB_NAME, type ArchiveJobData } from '../archive-job.ts';
 import { resolveProducerSettings, type ProducerSettings } from '../config.ts';
 import { InvalidMetaError } from '../errors.ts';
@@ -22,6 +23,8 @@ import { DropLog } from './drop-log.ts';
  * - `redis_unavailable`: Redis is not connected, or did not answer within `enqueueTimeoutMs`.
  * - `producer_busy`: this process already has `maxInFlightBytes` on their way to Redis.
  * - `producer_closed`: `close()` was called.
+ * - `sampled_out`: a succeeded task's payload not kept by `successSampleRate`.
+ * - `evicted`: admitted, then evicted for a more valuable payload before its bytes were stored.
  */
 export const DROP_REASONS = [
   'queue_full',
@@ -31,6 +34,8 @@ export const DROP_REASONS = [
   'redis_unavailable',
   'producer_busy',
   'producer_closed',
+  'sampled_out',
+  'evicted',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -48,6 +53,8 @@ export type EnqueueResult =
 
 export interface ProducerStats {
   queued: number;
+  /** Waiting payloads pushed out to admit more valuable or newer ones (see admissionPolicy). */
+  evicted: number;
   dropped: Record<DropReason, number>;
   /** JSON bytes this process is sending to Redis right now. */
   inFlightBytes: number;
@@ -132,12 +139,15 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   const drops = new DropLog(logger);
   const stats: ProducerStats = {
     queued: 0,
+    evicted: 0,
     dropped: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<DropReason, number>,
     inFlightBytes: 0,
   };
   const inFlight = new Set<Promise<EnqueueResult>>();
   let queue: Promise<Queue> | undefined;
   let closed = false;
+  /** How often a waiting enqueue tries again (the `wait` policy). */
+  const ticker = new Ticker(20);
 
   if (ownsRedis) {
     redis.on('error', (error: Error) => {
@@ -191,6 +201,34 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     return { status: 'dropped', reason };
   };
 
+  /** Reserves room; with the `wait` policy, tries again on the shared ticker until admissionWaitMs. */
+  const reserve = async (payloadId: string, bytes: number, outcome: PayloadOutcome): Promise<Reservation> => {
+    const options = { ...settings, policy: settings.admissionPolicy, outcome };
+    let reservation = await ledger.reserve(payloadId, bytes, options);
+    const deadline = Date.now() + settings.admissionWaitMs;
+    while (!reservation.admitted && settings.admissionPolicy === 'wait' && !closed && Date.now() < deadline) {
+      await ticker.next();
+      reservation = await ledger.reserve(payloadId, bytes, options);
+    }
+    return reservation;
+  };
+
+  /**
+   * The ledger has forgotten the evicted payloads already (bounds and bytes); their jobs are
+   * removed here while still waiting. One already being archived finishes; one whose removal
+   * fails is skipped by the consumer, which finds it marked evicted.
+   */
+  const evict = async (
+    bullQueue: Queue,
+    payloadIds: readonly string[],
+    meta: DebugPayloadMeta,
+  ): Promise<void> => {
+    stats.evicted += payloadIds.length;
+    metrics?.evicted.inc(payloadIds.length);
+    drops.evicted(payloadIds.length, meta);
+    await Promise.all(payloadIds.map((id) => bullQueue.remove(id).catch(() => 0)));
+  };
+
   const admit = async (json: string, bytes: number, meta: DebugPayloadMeta): Promise<EnqueueResult> => {
     const enqueuedAt = new Date();
     // The id's timestamp is the enqueue time, so the key's day can be read back from the id.
@@ -205,11 +243,13 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     let reserved = false;
     try {
       const bullQueue = await ready();
-      const refusal = await ledger.reserve(payloadId, bytes, settings);
-      if (refusal === 'queue_full') return drop('queue_full', meta);
-      if (refusal === 'bytes_full') return drop('queue_bytes_full', meta);
+      const reservation = await reserve(payloadId, bytes, meta.outcome ?? 'unknown');
+      if (!reservation.admitted) {
+        return drop(reservation.refusal === 'queue_full' ? 'queue_full' : 'queue_bytes_full', meta);
+      }
       reserved = true;
-      await ledger.storePayload(payloadId, json);
+      if (reservation.evicted.length > 0) await evict(bullQueue, reservation.evicted, meta);
+      if (!(await ledger.storePayload(payloadId, json))) return drop('evicted', meta);
       const data: ArchiveJobData = {
         payloadId,
         key,
@@ -249,6 +289,13 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
 
   const enqueueChecked = async (payload: unknown, meta: DebugPayloadMeta): Promise<EnqueueResult> => {
     if (closed) return drop('producer_closed', meta);
+    if (
+      meta.outcome === 'succeeded' &&
+      settings.successSampleRate < 1 &&
+      Math.random() >= settings.successSampleRate
+    ) {
+      return drop('sampled_out', meta);
+    }
     const json = serialize(payload);
     if (json === undefined) return drop('not_serializable', meta);
     // UTF-8 never takes fewer bytes than UTF-16 code units, so a long string fails without a scan.
@@ -273,6 +320,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    ticker.stop();
     await Promise.allSettled(inFlight);
     const started = queue;
     queue = undefined;

@@ -14,6 +14,9 @@ export interface BurstConfig {
   maxQueuedBytes?: number;
   maxPayloadBytes?: number;
   enqueueTimeoutMs?: number;
+  admissionPolicy?: 'drop-newest' | 'drop-oldest' | 'wait';
+  /** Outcome of the tasks: every payload, or alternating succeeded/failed with 'mixed'. */
+  outcome?: 'failed' | 'succeeded' | 'mixed';
 }
 
 /** The child's one line of JSON on stdout once its burst settled. */

@@ -27,7 +27,10 @@ const producer = createDebugPayloadProducer({
   ...(config.maxQueued === undefined ? {} : { maxQueued: config.maxQueued }),
   ...(config.maxQueuedBytes === undefined ? {} : { maxQueuedBytes: config.maxQueuedBytes }),
   ...(config.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: config.maxPayloadBytes }),
+  ...(config.admissionPolicy === undefined ? {} : { admissionPolicy: config.admissionPolicy }),
 });
+const outcomeOf = (index: number): 'failed' | 'succeeded' | undefined =>
+  config.outcome === 'mixed' ? (index % 2 === 0 ? 'succeeded' : 'failed') : config.outcome;
 const payloads = Array.from({ length: config.count }, (_, index) =>
   exactSizePayload(config.payloadBytes, config.tag, index),
 );
@@ -38,7 +41,13 @@ for await (const line of lines) if (line.trim() === GO_LINE) break;
 lines.close();
 
 const settled = await Promise.allSettled(
-  payloads.map((payload, index) => producer.enqueue(payload, { taskId: `${config.tag}-${index}` })),
+  payloads.map((payload, index) => {
+    const outcome = outcomeOf(index);
+    return producer.enqueue(payload, {
+      taskId: `${config.tag}-${index}`,
+      ...(outcome === undefined ? {} : { outcome }),
+    });
+  }),
 );
 const result: BurstResult = { tag: config.tag, queued: 0, queuedBytes: 0, dropped: {}, rejected: 0 };
 for (const outcome of settled) {

@@ -1,0 +1,245 @@
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GO_LINE, READY_LINE, type BurstConfig, type BurstResult } from '../support/burst-protocol.ts';
+import { useLeakGuard } from '../support/leak-guard.ts';
+import { exactSizePayload } from '../support/payloads.ts';
+import { ProcessOutput, waitForExit, waitForLine } from '../support/processes.ts';
+import { listPayloadKeys } from '../support/s3-objects.ts';
+import {
+  startTestRedis,
+  startTestS3,
+  uniqueQueueName,
+  type TestRedis,
+  type TestS3,
+} from '../support/servers.ts';
+import { waitFor } from '../support/wait.ts';
+
+const guard = useLeakGuard();
+let redis: TestRedis;
+let s3: TestS3;
+
+beforeAll(async () => {
+  [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
+});
+afterAll(async () => {
+  await Promise.all([redis.destroy(), s3.destroy()]);
+});
+
+const payload = (index: number, bytes = 1_000) => exactSizePayload(bytes, 'p', index);
+
+async function waitingIds(queueName: string): Promise<string[]> {
+  const inspector = guard.inspector(redis.url, queueName);
+  try {
+    const jobs = await inspector.queue.getWaiting();
+    return jobs.map((job) => String(job.id)).sort();
+  } finally {
+    await inspector.close();
+  }
+}
+
+describe('admission policies', () => {
+  it('drop-newest (the default) refuses the newcomer and keeps what waits', async () => {
+    const queueName = uniqueQueueName('drop-newest');
+    const producer = guard.producer({ redisUrl: redis.url, queueName, maxQueued: 2 });
+    const results = [];
+    for (let index = 0; index < 4; index += 1)
+      results.push(await producer.enqueue(payload(index), { taskId: `t${index}` }));
+    expect(results.map((result) => result.status)).toEqual(['queued', 'queued', 'dropped', 'dropped']);
+    expect(producer.stats().evicted).toBe(0);
+    await producer.close();
+  });
+
+  it('drop-oldest evicts the oldest waiting payload, atomically with the bounds', async () => {
+    const queueName = uniqueQueueName('drop-oldest');
+    const producer = guard.producer({
+      redisUrl: redis.url,
+      queueName,
+      maxQueued: 3,
+      admissionPolicy: 'drop-oldest',
+    });
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index += 1) {
+      const result = await producer.enqueue(payload(index), { taskId: `t${index}` });
+      if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
+      ids.push(result.payloadId);
+    }
+    expect(producer.stats().evicted).toBe(2);
+    expect(await waitingIds(queueName)).toEqual(ids.slice(2).sort());
+    const inspector = guard.inspector(redis.url, queueName);
+    expect(await inspector.usage()).toEqual({ payloads: 3, bytes: 3_000 });
+    expect(await inspector.redis.exists(inspector.ledger.payloadKey(ids[0] ?? ''))).toBe(0);
+    await inspector.close();
+    await producer.close();
+  });
+
+  it('lets a failed task push out a succeeded one under any policy, never the other way round', async () => {
+    const queueName = uniqueQueueName('outcome');
+    const producer = guard.producer({ redisUrl: redis.url, queueName, maxQueued: 2 });
+    const enqueue = (index: number, outcome: 'failed' | 'succeeded' | undefined) =>
+      producer.enqueue(payload(index), {
+        taskId: `t${index}`,
+        ...(outcome === undefined ? {} : { outcome }),
+      });
+    expect((await enqueue(0, 'succeeded')).status).toBe('queued');
+    expect((await enqueue(1, 'succeeded')).status).toBe('queued');
+    expect((await enqueue(2, 'failed')).status).toBe('queued');
+    expect(await enqueue(3, undefined)).toEqual({ status: 'dropped', reason: 'queue_full' });
+    expect((await enqueue(4, 'failed')).status).toBe('queued');
+    expect(await enqueue(5, 'failed')).toEqual({ status: 'dropped', reason: 'queue_full' });
+    expect(producer.stats().evicted).toBe(2);
+    await producer.close();
+
+    const oldest = guard.producer({
+      redisUrl: redis.url,
+      queueName,
+      maxQueued: 2,
+      admissionPolicy: 'drop-oldest',
+    });
+    expect(await oldest.enqueue(payload(6), { taskId: 't6', outcome: 'succeeded' })).toEqual({
+      status: 'dropped',
+      reason: 'queue_full',
+    });
+    await oldest.close();
+  });
+
+  it('evicts as many as the byte bound needs', async () => {
+    const queueName = uniqueQueueName('bytes');
+    const producer = guard.producer({
+      redisUrl: redis.url,
+      queueName,
+      maxQueuedBytes: 3_000,
+      maxPayloadBytes: 3_000,
+    });
+    for (let index = 0; index < 3; index += 1) {
+      expect(
+        (await producer.enqueue(payload(index), { taskId: `s${index}`, outcome: 'succeeded' })).status,
+      ).toBe('queued');
+    }
+    const big = await producer.enqueue(payload(9, 2_500), { taskId: 'f', outcome: 'failed' });
+    expect(big.status).toBe('queued');
+    expect(producer.stats().evicted).toBe(3);
+    const inspector = guard.inspector(redis.url, queueName);
+    expect(await inspector.usage()).toEqual({ payloads: 1, bytes: 2_500 });
+    await inspector.close();
+    await producer.close();
+  });
+
+  it('wait retries until room frees up, and drops after admissionWaitMs', async () => {
+    const queueName = uniqueQueueName('wait');
+    const producer = guard.producer({
+      redisUrl: redis.url,
+      queueName,
+      maxQueued: 1,
+      admissionPolicy: 'wait',
+      admissionWaitMs: 600,
+    });
+    const first = await producer.enqueue(payload(0), { taskId: 'first' });
+    if (first.status !== 'queued') throw new Error('first was dropped');
+    const started = performance.now();
+    const timedOut = await producer.enqueue(payload(1), { taskId: 'timed-out' });
+    const waited = performance.now() - started;
+    expect(timedOut).toEqual({ status: 'dropped', reason: 'queue_full' });
+    expect(waited).toBeGreaterThanOrEqual(550);
+    expect(waited).toBeLessThan(1_500);
+
+    const inspector = guard.inspector(redis.url, queueName);
+    const pending = producer.enqueue(payload(2), { taskId: 'admitted-later' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await inspector.ledger.release(first.payloadId);
+    expect((await pending).status).toBe('queued');
+    await inspector.close();
+    await producer.close();
+  });
+
+  it('samples succeeded payloads and never failed ones', async () => {
+    const queueName = uniqueQueueName('sample');
+    const none = guard.producer({ redisUrl: redis.url, queueName, successSampleRate: 0 });
+    expect(await none.enqueue(payload(0), { taskId: 's', outcome: 'succeeded' })).toEqual({
+      status: 'dropped',
+      reason: 'sampled_out',
+    });
+    expect((await none.enqueue(payload(1), { taskId: 'f', outcome: 'failed' })).status).toBe('queued');
+    expect((await none.enqueue(payload(2), { taskId: 'u' })).status).toBe('queued');
+    await none.close();
+
+    const half = guard.producer({
+      redisUrl: redis.url,
+      queueName: uniqueQueueName('half'),
+      successSampleRate: 0.5,
+    });
+    const results = await Promise.all(
+      Array.from({ length: 400 }, (_, index) =>
+        half.enqueue(payload(index, 100), { taskId: `h${index}`, outcome: 'succeeded' }),
+      ),
+    );
+    const kept = results.filter((result) => result.status === 'queued').length;
+    // Binomial(400, 0.5): outside 140..260 has a probability far below 1e-9.
+    expect(kept).toBeGreaterThan(140);
+    expect(kept).toBeLessThan(260);
+    await half.close();
+  });
+
+  it('keeps the bounds exact with drop-oldest across processes, and archives only what stayed', async () => {
+    const queueName = uniqueQueueName('oldest-burst');
+    const maxQueued = 20;
+    const script = fileURLToPath(new URL('../support/enqueue-burst.ts', import.meta.url));
+    const configs: BurstConfig[] = [0, 1].map((index) => ({
+      redisUrl: redis.url,
+      queueName,
+      tag: `c${index}`,
+      count: 150,
+      payloadBytes: 500,
+      maxQueued,
+      admissionPolicy: 'drop-oldest',
+      outcome: 'mixed',
+      enqueueTimeoutMs: 10_000,
+    }));
+    const children = configs.map((config) => {
+      const child = guard.spawn(process.execPath, [script, JSON.stringify(config)], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      return { child, output: new ProcessOutput(child) };
+    });
+    await Promise.all(
+      children.map(({ child, output }) =>
+        waitForLine(child, output, (line) => line === READY_LINE, 20_000, 'a burst child to connect'),
+      ),
+    );
+    for (const { child } of children) child.stdin?.write(`${GO_LINE}\n`);
+    const results: BurstResult[] = [];
+    for (const { child, output } of children) {
+      expect(await waitForExit(child, 30_000)).toEqual({ code: 0, signal: null });
+      results.push(
+        JSON.parse(output.stdoutLines.find((line) => line.startsWith('{')) ?? '{}') as BurstResult,
+      );
+    }
+    expect(results.reduce((sum, result) => sum + result.rejected, 0)).toBe(0);
+
+    const inspector = guard.inspector(redis.url, queueName);
+    expect((await inspector.usage()).payloads).toBe(maxQueued);
+    // Failed payloads outrank succeeded ones: what stayed is all failed when enough arrived.
+    const failedOrder = await inspector.redis.zcard(`{debug-archiver}:${queueName}:ledger:order:failed`);
+    expect(failedOrder).toBe(maxQueued);
+
+    const bucket = await s3.createBucket();
+    const consumer = await guard.consumer({
+      redisUrl: redis.url,
+      queueName,
+      bucket,
+      s3Endpoint: s3.endpoint,
+      credentials: s3.credentials,
+    });
+    await waitFor(
+      async () => {
+        const counts = await inspector.counts();
+        return (await inspector.usage()).payloads === 0 && (counts.waiting ?? 0) + (counts.active ?? 0) === 0
+          ? true
+          : undefined;
+      },
+      { what: 'the queue to drain', timeoutMs: 30_000 },
+    );
+    expect(await listPayloadKeys(s3.client, bucket)).toHaveLength(maxQueued);
+    await consumer.close();
+    await inspector.close();
+  });
+});
