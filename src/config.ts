@@ -261,10 +261,15 @@ function fromEnv(env: Env, fields: readonly SettingName[]): Record<string, strin
   return raw;
 }
 
+/** Hides the password (or whole user info) of a URL, so a config error never prints a secret. */
+export function maskCredentials(value: string): string {
+  return value.replace(/^([a-z][a-z\d+.-]*:\/\/)[^@/]*@/i, '$1***@');
+}
+
 function envSource(env: Env) {
   return (field: string) => {
     const variable = field in environmentVariables ? environmentVariables[field as SettingName] : field;
-    return `${variable}=${JSON.stringify(env[variable] ?? '')}`;
+    return `${variable}=${JSON.stringify(maskCredentials(env[variable] ?? ''))}`;
   };
 }
 

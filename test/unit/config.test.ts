@@ -75,6 +75,14 @@ describe('configuration', () => {
     expect(error.code).toBe('ERR_INVALID_CONFIG');
   });
 
+  it('never prints a password from a URL', () => {
+    const error = configError(() =>
+      consumerSettingsFromEnv({ REDIS_URL: 'redis://user:hunter2@', DEBUG_ARCHIVE_BUCKET: 'b-1' }),
+    );
+    expect(error.message).toContain('REDIS_URL="redis://***@"');
+    expect(error.message).not.toContain('hunter2');
+  });
+
   it('refuses a payload limit above the queue byte limit', () => {
     const error = configError(() =>
       resolveProducerSettings({ maxQueuedBytes: 1_000_000, maxPayloadBytes: 2_000_000 }),
