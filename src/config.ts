@@ -40,6 +40,10 @@ export const defaults = {
    * evict a succeeded task's.
    */
   admissionPolicy: 'drop-newest',
+  /** Redact secrets in the consumer before anything reaches S3. */
+  redact: true,
+  /** Redact in the producer instead, so secrets never reach Redis either; costs the task a slower stringify. */
+  redactInProducer: false,
   /** With the `wait` policy, how long an enqueue waits for room (at most enqueueTimeoutMs). */
   admissionWaitMs: 250,
   /** Share of succeeded-task payloads kept (1 keeps all); failed and unknown ones are never sampled. */
@@ -92,6 +96,17 @@ const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) =
   error: 'expected true or false',
 });
 
+/** A list in code, or comma-separated in the environment. */
+const names = z.union([
+  z.array(z.string().min(1)),
+  z.string().transform((value) =>
+    value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry.length > 0),
+  ),
+]);
+
 const redisUrl = z
   .string()
   .regex(/^rediss?:\/\/./, { error: 'expected a redis:// or rediss:// URL' })
@@ -120,6 +135,10 @@ export const sharedSchema = z.object({
   queueName: name('queue name').default(defaults.queueName),
   redisPrefix: name('redis prefix').default(defaults.redisPrefix),
   keyPrefix: keyPrefix.default(defaults.keyPrefix),
+  /** More names (keys, headers, parameters) to redact besides the built-in ones. */
+  redactKeys: names.default([]),
+  /** Names never to redact, even when they match a built-in rule. */
+  keepKeys: names.default([]),
 });
 
 /** Settings of a producer (the task worker's side). */
@@ -132,6 +151,7 @@ export const producerSchema = sharedSchema
     backoffDelayMs: whole(10, 3_600_000).default(defaults.backoffDelayMs),
     enqueueTimeoutMs: whole(10, 60_000).default(defaults.enqueueTimeoutMs),
     maxInFlightBytes: whole(1024, Number.MAX_SAFE_INTEGER).default(defaults.maxInFlightBytes),
+    redactInProducer: flag.default(defaults.redactInProducer),
     admissionPolicy: z
       .enum(['drop-newest', 'drop-oldest', 'wait'], { error: 'expected drop-newest, drop-oldest or wait' })
       .default(defaults.admissionPolicy),
@@ -172,6 +192,7 @@ export const consumerSchema = sharedSchema.extend({
   /** Undefined (not set in code) serves no HTTP port; the worker process always sets it. */
   metricsPort: whole(0, 65_535).optional(),
   metricsHost: z.string().min(1).default(defaults.metricsHost),
+  redact: flag.default(defaults.redact),
   serverSideEncryption: z
     .enum(['AES256', 'aws:kms', 'none'], { error: 'expected AES256, aws:kms or none' })
     .default(defaults.serverSideEncryption),
@@ -210,6 +231,10 @@ export const environmentVariables = {
   enqueueTimeoutMs: 'DEBUG_ARCHIVE_ENQUEUE_TIMEOUT_MS',
   maxInFlightBytes: 'DEBUG_ARCHIVE_MAX_IN_FLIGHT_BYTES',
   admissionPolicy: 'DEBUG_ARCHIVE_ADMISSION_POLICY',
+  redact: 'DEBUG_ARCHIVE_REDACT',
+  redactInProducer: 'DEBUG_ARCHIVE_REDACT_IN_PRODUCER',
+  redactKeys: 'DEBUG_ARCHIVE_REDACT_KEYS',
+  keepKeys: 'DEBUG_ARCHIVE_KEEP_KEYS',
   admissionWaitMs: 'DEBUG_ARCHIVE_ADMISSION_WAIT_MS',
   successSampleRate: 'DEBUG_ARCHIVE_SUCCESS_SAMPLE_RATE',
   bucket: 'DEBUG_ARCHIVE_BUCKET',

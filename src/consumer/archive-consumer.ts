@@ -16,6 +16,16 @@ import { createArchiveProcessor } from './archive-processor.ts';
 import { startOpsServer } from './ops-server.ts';
 import { Redactor, type RedactionOptions } from '../redaction/redactor.ts';
 
+/** The redactor the options ask for; without `redaction` in code, the settings decide. */
+function consumerRedactor(
+  redaction: RedactionOptions | false | undefined,
+  settings: ConsumerSettings,
+): Redactor | undefined {
+  if (redaction === false) return undefined;
+  if (redaction !== undefined) return new Redactor(redaction);
+  return settings.redact ? new Redactor({ extra: settings.redactKeys, keep: settings.keepKeys }) : undefined;
+}
+
 /** How often the consumer releases ledger entries whose job is gone. */
 const RECONCILE_INTERVAL_MS = 60_000;
 /** How old such an entry must be: far longer than any admission takes to add its job. */
@@ -80,7 +90,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
     logger = createDefaultLogger('info'),
     registry: givenRegistry,
     extendOpsServer,
-    redaction = {},
+    redaction,
     ...tunables
   } = options;
   const settings = resolveConsumerSettings(tunables);
@@ -137,7 +147,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       gzipLevel: settings.gzipLevel,
       partSizeBytes: settings.partSizeBytes,
       uploadQueueSize: settings.uploadQueueSize,
-      redactor: redaction === false ? undefined : new Redactor(redaction),
+      redactor: consumerRedactor(redaction, settings),
       protection: {
         serverSideEncryption: settings.kmsKeyId === undefined ? settings.serverSideEncryption : 'aws:kms',
         kmsKeyId: settings.kmsKeyId,

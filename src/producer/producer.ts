@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import { AdmissionLedger, type PayloadOutcome, type Reservation } from '../admission-ledger.ts';
 import { Ticker } from './ticker.ts';
+import { formatRedactionSummary, Redactor } from '../redaction/redactor.ts';
 import { ARCHIVE_JOB_NAME, type ArchiveJobData } from '../archive-job.ts';
 import { resolveProducerSettings, type ProducerSettings } from '../config.ts';
 import { InvalidMetaError } from '../errors.ts';
@@ -112,9 +113,10 @@ function checkMeta(meta: unknown): asserts meta is DebugPayloadMeta {
   }
 }
 
-function serialize(payload: unknown): string | undefined {
+function serialize(payload: unknown, redactor: Redactor | undefined): string | undefined {
   try {
-    const json: unknown = JSON.stringify(payload);
+    const json: unknown =
+      redactor === undefined ? JSON.stringify(payload) : JSON.stringify(payload, redactor.replacer());
     return typeof json === 'string' ? json : undefined;
   } catch {
     return undefined;
@@ -148,6 +150,9 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   let closed = false;
   /** How often a waiting enqueue tries again (the `wait` policy). */
   const ticker = new Ticker(20);
+  const redactor = settings.redactInProducer
+    ? new Redactor({ extra: settings.redactKeys, keep: settings.keepKeys })
+    : undefined;
 
   if (ownsRedis) {
     redis.on('error', (error: Error) => {
@@ -229,7 +234,12 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     await Promise.all(payloadIds.map((id) => bullQueue.remove(id).catch(() => 0)));
   };
 
-  const admit = async (json: string, bytes: number, meta: DebugPayloadMeta): Promise<EnqueueResult> => {
+  const admit = async (
+    json: string,
+    bytes: number,
+    meta: DebugPayloadMeta,
+    redaction: string | undefined,
+  ): Promise<EnqueueResult> => {
     const enqueuedAt = new Date();
     // The id's timestamp is the enqueue time, so the key's day can be read back from the id.
     const payloadId = uuidv7({ msecs: enqueuedAt.getTime() });
@@ -256,6 +266,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
         taskId: meta.taskId,
         enqueuedAt: enqueuedAt.toISOString(),
         jsonBytes: bytes,
+        ...(redaction === undefined ? {} : { redaction }),
         ...(meta.integration === undefined ? {} : { integration: meta.integration }),
         ...(meta.outcome === undefined ? {} : { outcome: meta.outcome }),
       };
@@ -296,7 +307,9 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     ) {
       return drop('sampled_out', meta);
     }
-    const json = serialize(payload);
+    const json = serialize(payload, redactor);
+    // serialize is synchronous, so the summary read now is this payload's.
+    const redaction = redactor === undefined ? undefined : formatRedactionSummary(redactor.summary());
     if (json === undefined) return drop('not_serializable', meta);
     // UTF-8 never takes fewer bytes than UTF-16 code units, so a long string fails without a scan.
     if (json.length > settings.maxPayloadBytes) return drop('payload_too_large', meta);
@@ -307,7 +320,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     if (redis.status !== 'ready')
       return drop('redis_unavailable', meta, `redis connection is ${redis.status}`);
     stats.inFlightBytes += bytes;
-    const pending = admit(json, bytes, meta);
+    const pending = admit(json, bytes, meta, redaction);
     inFlight.add(pending);
     try {
       return await pending;

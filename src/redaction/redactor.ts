@@ -289,7 +289,10 @@ export function formatRedactionSummary(summary: RedactionSummary): string {
   const rules = Object.entries(summary.byRule)
     .filter(([, count]) => count > 0)
     .map(([rule, count]) => `${rule}=${count}`);
-  const names = summary.names.map((name) => name.replaceAll(/[^\w.-]/g, '?')).join(',');
+  const names = summary.names
+    .map((name) => name.replaceAll(/[^\w.-]/g, '?'))
+    .sort()
+    .join(',');
   return [`total=${summary.total}`, ...rules, ...(names === '' ? [] : [`names=${names}`])]
     .join(' ')
     .slice(0, 1024);

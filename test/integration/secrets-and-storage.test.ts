@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDebugPayload } from '../../src/pull.ts';
+import { REDACTED } from '../../src/redaction/redactor.ts';
+import { createS3Client } from '../../src/storage/s3-client.ts';
+import { useLeakGuard } from '../support/leak-guard.ts';
+import {
+  startTestRedis,
+  startTestS3,
+  uniqueQueueName,
+  type TestRedis,
+  type TestS3,
+} from '../support/servers.ts';
+import { waitFor } from '../support/wait.ts';
+
+const guard = useLeakGuard();
+let redis: TestRedis;
+let s3: TestS3;
+
+beforeAll(async () => {
+  [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
+});
+afterAll(async () => {
+  await Promise.all([redis.destroy(), s3.destroy()]);
+});
+
+const SECRET = 'hunter2-very-secret';
+const recorded = () => ({
+  exchanges: [
+    {
+      request: {
+        url: `https://bank.example/login?user=alice&access_token=${SECRET}`,
+        headers: { Authorization: `Bearer ${SECRET}`, Accept: 'application/json' },
+        body: JSON.stringify({ username: 'alice', password: SECRET }),
+      },
+      response: { status: 200, body: '<html>ok</html>' },
+    },
+  ],
+});
+
+async function archive(
+  queueName: string,
+  producerOptions: Record<string, unknown>,
+  consumerOptions: Record<string, unknown>,
+  meta: { taskId: string; integration?: string; outcome?: 'failed' | 'succeeded' },
+) {
+  const bucket = await s3.createBucket();
+  const producer = guard.producer({ redisUrl: redis.url, queueName, ...producerOptions });
+  const result = await producer.enqueue(recorded(), meta);
+  if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
+  const inspector = guard.inspector(redis.url, queueName);
+  const inRedis = await inspector.ledger.readPayload(result.payloadId);
+  const consumer = await guard.consumer({
+    redisUrl: redis.url,
+    queueName,
+    bucket,
+    s3Endpoint: s3.endpoint,
+    credentials: s3.credentials,
+    ...consumerOptions,
+  });
+  await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
+    what: 'the payload to be archived',
+    timeoutMs: 20_000,
+  });
+  await consumer.close();
+  await inspector.close();
+  await producer.close();
+  const pulled = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+  return { inRedis: inRedis ?? '', pulled };
+}
+
+describe('secrets', () => {
+  it('are redacted by the consumer by default, with a summary in the metadata', async () => {
+    const { inRedis, pulled } = await archive(uniqueQueueName('redact-consumer'), {}, {}, { taskId: 't' });
+    expect(inRedis).toContain(SECRET);
+    const text = JSON.stringify(pulled.payload);
+    expect(text).not.toContain(SECRET);
+    expect(text).toContain(REDACTED);
+    expect(pulled.payload).toMatchObject({
+      exchanges: [{ request: { url: 'https://bank.example/login?user=alice&access_token=REDACTED' } }],
+    });
+    expect(pulled.metadata.redaction).toBe(
+      'total=3 key=2 query=1 json_body=1 names=access_token,authorization,password',
+    );
+  });
+
+  it('never reach Redis when the producer redacts', async () => {
+    const { inRedis, pulled } = await archive(
+      uniqueQueueName('redact-producer'),
+      { redactInProducer: true },
+      {},
+      { taskId: 't' },
+    );
+    expect(inRedis).not.toContain(SECRET);
+    expect(JSON.stringify(pulled.payload)).not.toContain(SECRET);
+    expect(pulled.metadata.redaction).toBe(
+      'total=3 key=2 query=1 json_body=1 names=access_token,authorization,password',
+    );
+  });
+
+  it('are kept when redaction is turned off, and the metadata says so', async () => {
+    const { pulled } = await archive(uniqueQueueName('redact-off'), {}, { redact: false }, { taskId: 't' });
+    expect(JSON.stringify(pulled.payload)).toContain(SECRET);
+    expect(pulled.metadata.redaction).toBe('off');
+  });
+});
+
+describe('storage', () => {
+  it('asks S3 for encryption at rest, the storage class and lifecycle tags', async () => {
+    const seen: Record<string, unknown>[] = [];
+    const client = createS3Client({
+      region: 'us-east-1',
+      endpoint: s3.endpoint,
+      maxSockets: 8,
+      credentials: s3.credentials,
+    });
+    // Observes the requests the consumer sends to the real server; nothing is faked.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (
+          context.commandName === 'PutObjectCommand' &&
+          !String((args.input as { Key?: string }).Key).includes('/by-task/')
+        ) {
+          seen.push(args.input as Record<string, unknown>);
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordPuts' },
+    );
+    try {
+      await archive(
+        uniqueQueueName('storage'),
+        {},
+        { s3: client, kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/test', storageClass: 'STANDARD_IA' },
+        { taskId: 't', integration: 'acme bank/é', outcome: 'failed' },
+      );
+    } finally {
+      client.destroy();
+    }
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/test',
+      StorageClass: 'STANDARD_IA',
+      Tagging: 'integration=acme+bank%2F%C3%A9&outcome=failed',
+    });
+  });
+});
