@@ -11,6 +11,8 @@ import { freePort } from './free-port.ts';
 export interface LocalRedis {
   readonly url: string;
   readonly port: number;
+  /** rediss:// URL of the TLS port, when started with `tls`. */
+  readonly tlsUrl: string | undefined;
   /** Stops the server (SIGTERM; with AOF on, it syncs first). */
   stop(): Promise<void>;
   /** Starts it again on the same port and folder, so AOF brings the data back. */
@@ -22,6 +24,10 @@ export interface LocalRedis {
 export interface LocalRedisOptions {
   /** Persist with an append-only file, as production should. Default false. */
   appendOnly?: boolean;
+  /** Require this password (Redis AUTH); the URLs carry it. */
+  password?: string;
+  /** Also listen with TLS on a second free port, with these PEM files; `tlsUrl` is rediss://. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
 const NOT_FOUND =
@@ -53,8 +59,28 @@ async function waitForPing(url: string, child: ChildProcess): Promise<void> {
  */
 export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<LocalRedis> {
   const port = await freePort();
+  const tlsPort = options.tls === undefined ? undefined : await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'debug-archiver-redis-'));
-  const url = `redis://127.0.0.1:${port}`;
+  const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+  const url = `redis://${auth}127.0.0.1:${port}`;
+  const tlsUrl = tlsPort === undefined ? undefined : `rediss://${auth}127.0.0.1:${tlsPort}`;
+  const extraArgs = [
+    ...(options.password === undefined ? [] : ['--requirepass', options.password]),
+    ...(options.tls === undefined || tlsPort === undefined
+      ? []
+      : [
+          '--tls-port',
+          String(tlsPort),
+          '--tls-cert-file',
+          options.tls.certFile,
+          '--tls-key-file',
+          options.tls.keyFile,
+          '--tls-ca-cert-file',
+          options.tls.caFile,
+          '--tls-auth-clients',
+          'no',
+        ]),
+  ];
   let child: ChildProcess | undefined;
 
   const start = async (): Promise<void> => {
@@ -77,6 +103,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
         'noeviction',
         '--daemonize',
         'no',
+        ...extraArgs,
       ],
       { stdio: 'ignore' },
     );
@@ -103,6 +130,7 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
   return {
     url,
     port,
+    tlsUrl,
     start,
     stop,
     destroy: async () => {
