@@ -2,14 +2,11 @@
 import { Command, Option } from 'commander';
 import { DebugArchiverError } from '../errors.ts';
 import type { PayloadRef } from '../pull.ts';
-import { runDemo } from './demo-command.ts';
-import { runList } from './list-command.ts';
-import { runPull } from './pull-command.ts';
-import { runReplay } from './replay-command.ts';
+import type { ListCommandOptions } from './list-command.ts';
+import type { PullCommandOptions } from './pull-command.ts';
 import { reportFailure } from './report-failure.ts';
-import { runShow } from './show-command.ts';
-import { runWorker } from './worker-command.ts';
 
+// Commands load on use: `pull` need not load the worker's HTTP stack, nor `worker` the demo.
 const program = new Command()
   .name('debug-archiver')
   .description('Archive debugging payloads of task workers in S3, and pull them back.')
@@ -28,7 +25,7 @@ program
   .command('worker')
   .description('run the consumer: archive queued payloads to S3 until SIGTERM (configured by environment)')
   .action(async () => {
-    process.exitCode = await runWorker(process.env);
+    process.exitCode = await (await import('./worker-command.ts')).runWorker(process.env);
   });
 
 program
@@ -42,8 +39,8 @@ program
   .option('--keys', 'print one key per line')
   .option('--json', 'print JSON')
   .addOption(bucketOption)
-  .action(async (options: Parameters<typeof runList>[0]) => {
-    process.exitCode = await runList(options, process.env);
+  .action(async (options: ListCommandOptions) => {
+    process.exitCode = await (await import('./list-command.ts')).runList(options, process.env);
   });
 
 program
@@ -56,8 +53,8 @@ program
   .option('-o, --output <path>', 'write to this file (a folder with --all) instead of stdout')
   .option('--pretty', 'indent the JSON (loads the whole payload into memory)')
   .addOption(bucketOption)
-  .action(async (key: string | undefined, options: Parameters<typeof runPull>[1]) => {
-    process.exitCode = await runPull(key, options, process.env);
+  .action(async (key: string | undefined, options: PullCommandOptions & { task?: string }) => {
+    process.exitCode = await (await import('./pull-command.ts')).runPull(key, options, process.env);
   });
 
 program
@@ -68,7 +65,9 @@ program
   .option('--json', 'print JSON')
   .addOption(bucketOption)
   .action(async (key: string | undefined, options: { task?: string; json?: boolean; bucket?: string }) => {
-    process.exitCode = await runShow(payloadRef(key, options.task), options, process.env);
+    process.exitCode = await (
+      await import('./show-command.ts')
+    ).runShow(payloadRef(key, options.task), options, process.env);
   });
 
 program
@@ -82,7 +81,9 @@ program
   )
   .addOption(bucketOption)
   .action(async (key: string | undefined, options: { task?: string; handler: string; bucket?: string }) => {
-    process.exitCode = await runReplay(payloadRef(key, options.task), options, process.env);
+    process.exitCode = await (
+      await import('./replay-command.ts')
+    ).runReplay(payloadRef(key, options.task), options, process.env);
   });
 
 program
@@ -92,7 +93,9 @@ program
   )
   .option('--tasks <n>', 'simulated tasks', '60')
   .action(async (options: { tasks: string }) => {
-    process.exitCode = await runDemo({ tasks: Number(options.tasks), env: process.env });
+    process.exitCode = await (
+      await import('./demo-command.ts')
+    ).runDemo({ tasks: Number(options.tasks), env: process.env });
   });
 
 try {
