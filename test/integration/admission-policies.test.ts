@@ -1,9 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GO_LINE, READY_LINE, type BurstConfig, type BurstResult } from '../support/burst-protocol.ts';
+import type { BurstConfig } from '../support/burst-protocol.ts';
+import { burst } from '../support/burst.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { exactSizePayload } from '../support/payloads.ts';
-import { ProcessOutput, waitForExit, waitForLine } from '../support/processes.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
 import {
   startTestRedis,
@@ -182,7 +181,6 @@ describe('admission policies', () => {
   it('keeps the bounds exact with drop-oldest across processes, and archives only what stayed', async () => {
     const queueName = uniqueQueueName('oldest-burst');
     const maxQueued = 20;
-    const script = fileURLToPath(new URL('../support/enqueue-burst.ts', import.meta.url));
     const configs: BurstConfig[] = [0, 1].map((index) => ({
       redisUrl: redis.url,
       queueName,
@@ -194,25 +192,7 @@ describe('admission policies', () => {
       outcome: 'mixed',
       enqueueTimeoutMs: 10_000,
     }));
-    const children = configs.map((config) => {
-      const child = guard.spawn(process.execPath, [script, JSON.stringify(config)], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      return { child, output: new ProcessOutput(child) };
-    });
-    await Promise.all(
-      children.map(({ child, output }) =>
-        waitForLine(child, output, (line) => line === READY_LINE, 20_000, 'a burst child to connect'),
-      ),
-    );
-    for (const { child } of children) child.stdin?.write(`${GO_LINE}\n`);
-    const results: BurstResult[] = [];
-    for (const { child, output } of children) {
-      expect(await waitForExit(child, 30_000)).toEqual({ code: 0, signal: null });
-      results.push(
-        JSON.parse(output.stdoutLines.find((line) => line.startsWith('{')) ?? '{}') as BurstResult,
-      );
-    }
+    const results = await burst(guard, configs);
     expect(results.reduce((sum, result) => sum + result.rejected, 0)).toBe(0);
 
     const inspector = guard.inspector(redis.url, queueName);

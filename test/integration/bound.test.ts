@@ -1,10 +1,9 @@
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DropReason } from '../../src/producer/producer.ts';
-import { GO_LINE, READY_LINE, type BurstConfig, type BurstResult } from '../support/burst-protocol.ts';
-import { useLeakGuard, type LeakGuard } from '../support/leak-guard.ts';
+import type { BurstResult } from '../support/burst-protocol.ts';
+import { burst } from '../support/burst.ts';
+import { useLeakGuard } from '../support/leak-guard.ts';
 import { exactSizePayload } from '../support/payloads.ts';
-import { ProcessOutput, waitForExit, waitForLine } from '../support/processes.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
 import {
   startTestRedis,
@@ -15,37 +14,8 @@ import {
 } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
-const BURST_SCRIPT = fileURLToPath(new URL('../support/enqueue-burst.ts', import.meta.url));
 const CHILDREN = 3;
 const ENQUEUES_PER_CHILD = 200;
-
-/**
- * Starts one producer process per config, waits until all are connected, sends `go` to all in
- * the same tick and returns what each reported.
- */
-async function burst(guard: LeakGuard, configs: readonly BurstConfig[]): Promise<BurstResult[]> {
-  const children = configs.map((config) => {
-    const child = guard.spawn(process.execPath, [BURST_SCRIPT, JSON.stringify(config)], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    return { child, output: new ProcessOutput(child) };
-  });
-  await Promise.all(
-    children.map(({ child, output }) =>
-      waitForLine(child, output, (line) => line === READY_LINE, 20_000, 'a burst child to connect'),
-    ),
-  );
-  for (const { child } of children) child.stdin?.write(`${GO_LINE}\n`);
-  const results: BurstResult[] = [];
-  for (const { child, output } of children) {
-    const exit = await waitForExit(child, 30_000, 'a burst child');
-    expect(exit, `burst child stderr: ${output.stderr}`).toEqual({ code: 0, signal: null });
-    const line = output.stdoutLines.find((text) => text.startsWith('{'));
-    if (line === undefined) throw new Error(`burst child printed no result; stderr: ${output.stderr}`);
-    results.push(JSON.parse(line) as BurstResult);
-  }
-  return results;
-}
 
 function sum(results: readonly BurstResult[], pick: (result: BurstResult) => number): number {
   return results.reduce((total, result) => total + pick(result), 0);
