@@ -4,12 +4,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Express } from 'express';
 import type { Redis } from 'ioredis';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { AdmissionLedger } from '../admission-ledger.ts';
 import type { ArchiveJobResult } from '../archive-job.ts';
 import { resolveConsumerSettings, type ConsumerSettings } from '../config.ts';
 import { createDefaultLogger, type Logger } from '../logger.ts';
 import { instrumentConsumer } from '../metrics/consumer-instrumentation.ts';
+import { registerNodeMetrics } from '../metrics/definitions.ts';
 import { createConsumerRedis } from '../redis-client.ts';
 import { createS3Agents, createS3Client, type S3Agents, type S3ClientOptions } from '../storage/s3-client.ts';
 import { createArchiveProcessor } from './archive-processor.ts';
@@ -130,7 +131,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       s3 = made;
     }
     const registry = givenRegistry ?? new Registry();
-    if (!givenRegistry) collectDefaultMetrics({ register: registry });
+    if (!givenRegistry) registerNodeMetrics(registry);
 
     const ledger = new AdmissionLedger(redis, settings.redisPrefix, settings.queueName);
     const queue = new Queue(settings.queueName, { connection: redis, prefix: settings.redisPrefix });

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /**
  * Every metric debug-archiver exports, in one place. Names follow Prometheus conventions:
@@ -22,6 +22,22 @@ export const ERROR_CLASSES = [
   'other',
 ] as const;
 export type ErrorClass = (typeof ERROR_CLASSES)[number];
+
+/**
+ * Node's default metrics (heap, GC by kind, event-loop lag, CPU, handles), less three gauges
+ * whose `_total` names break Prometheus conventions (promtool rejects them); the
+ * `nodejs_active_handles`, `_requests` and `_resources` gauges by type give the same totals.
+ */
+export function registerNodeMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const name of [
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_active_resources_total',
+  ]) {
+    registry.removeSingleMetric(name);
+  }
+}
 
 /** The metric of that name in the registry, made on first use; several producers may share one. */
 function single<T>(registry: Registry, name: string, make: () => T): T {
