@@ -62,6 +62,10 @@ export const defaults = {
   uploadQueueSize: 2,
   /** On SIGTERM, how long in-flight uploads may take before they are left for another consumer. */
   drainTimeoutMs: 30_000,
+  /** A job's lock; a consumer that dies holding it loses the job to another after this long. */
+  lockDurationMs: 30_000,
+  /** How often consumers look for jobs whose lock expired (a crashed consumer's). */
+  stalledIntervalMs: 30_000,
   /** Region for the S3 client when AWS_REGION is unset (S3-compatible servers ignore it). */
   region: 'us-east-1',
   /** The consumer's HTTP port for /metrics, /healthz and /readyz (0: any free port). */
@@ -189,6 +193,8 @@ export const consumerSchema = sharedSchema.extend({
   partSizeBytes: whole(5 * MiB, 5 * 1024 * MiB).default(defaults.partSizeBytes),
   uploadQueueSize: whole(1, 16).default(defaults.uploadQueueSize),
   drainTimeoutMs: whole(0, 3_600_000).default(defaults.drainTimeoutMs),
+  lockDurationMs: whole(1_000, 600_000).default(defaults.lockDurationMs),
+  stalledIntervalMs: whole(1_000, 600_000).default(defaults.stalledIntervalMs),
   /** Undefined (not set in code) serves no HTTP port; the worker process always sets it. */
   metricsPort: whole(0, 65_535).optional(),
   metricsHost: z.string().min(1).default(defaults.metricsHost),
@@ -246,6 +252,8 @@ export const environmentVariables = {
   partSizeBytes: 'DEBUG_ARCHIVE_PART_SIZE_BYTES',
   uploadQueueSize: 'DEBUG_ARCHIVE_UPLOAD_QUEUE_SIZE',
   drainTimeoutMs: 'DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS',
+  lockDurationMs: 'DEBUG_ARCHIVE_LOCK_DURATION_MS',
+  stalledIntervalMs: 'DEBUG_ARCHIVE_STALLED_INTERVAL_MS',
   metricsPort: 'METRICS_PORT',
   metricsHost: 'METRICS_HOST',
   serverSideEncryption: 'DEBUG_ARCHIVE_SSE',

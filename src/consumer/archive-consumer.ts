@@ -174,6 +174,8 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
         prefix: settings.redisPrefix,
         concurrency: settings.concurrency,
         maxStalledCount: 3,
+        lockDuration: settings.lockDurationMs,
+        stalledInterval: settings.stalledIntervalMs,
         autorun: false,
       },
     );

@@ -131,6 +131,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
           partSizeBytes: deps.partSizeBytes,
           queueSize: deps.uploadQueueSize,
           protection: { ...deps.protection, tags: lifecycleTags(data) },
+          abortStaleUploads: job.attemptsMade > 0 || job.stalledCounter > 0,
           signal,
         });
         return layerStats();

@@ -1,5 +1,11 @@
 import { Readable } from 'node:stream';
-import { CopyObjectCommand, type S3Client, type StorageClass } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  ListMultipartUploadsCommand,
+  type S3Client,
+  type StorageClass,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { OBJECT_CONTENT_TYPE } from './object-metadata.ts';
 
@@ -15,7 +21,31 @@ export interface StoreObjectInput {
   partSizeBytes: number;
   queueSize: number;
   protection: ObjectProtection;
+  /**
+   * Abort multipart uploads of this key left open by an earlier attempt (a killed consumer
+   * cannot abort its own). Set on retries and stall recoveries; costs one listing.
+   */
+  abortStaleUploads?: boolean;
   signal?: AbortSignal | undefined;
+}
+
+/** Aborts the open multipart uploads of exactly `key`; servers without the listing are skipped. */
+async function abortStaleUploads(s3: S3Client, bucket: string, key: string, signal: AbortSignal | undefined) {
+  let listing;
+  try {
+    listing = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
+      abortSignal: signal,
+    });
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NotImplemented') return;
+    throw error;
+  }
+  for (const upload of listing.Uploads ?? []) {
+    if (upload.Key !== key || upload.UploadId === undefined) continue;
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }), {
+      abortSignal: signal,
+    });
+  }
 }
 
 /** How objects are kept: encryption at rest, storage class and tags for lifecycle rules. */
@@ -59,6 +89,7 @@ function tagging(tags: Record<string, string> | undefined): { Tagging?: string }
  */
 export async function storeObject(input: StoreObjectInput): Promise<{ multipart: boolean }> {
   const { s3, bucket, key, partSizeBytes, queueSize, signal } = input;
+  if (input.abortStaleUploads === true) await abortStaleUploads(s3, bucket, key, signal);
   const iterator = input.body[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headBytes = 0;
