@@ -1,4 +1,5 @@
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
 
 /**
  * The admission ledger holds the hard bounds of the queue in Redis, so they hold across every
@@ -145,12 +146,12 @@ export type Reservation =
 
 /** The Redis keys of one queue's ledger. `base` is BullMQ's own `{prefix}:{queueName}`. */
 export class AdmissionLedger {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #base: string;
   readonly #keys: string[];
   readonly #payloadPrefix: string;
 
-  constructor(redis: Redis, redisPrefix: string, queueName: string) {
+  constructor(redis: RedisClient, redisPrefix: string, queueName: string) {
     this.#redis = redis;
     this.#base = `${redisPrefix}:${queueName}`;
     const ledger = `${this.#base}:ledger`;

@@ -139,6 +139,8 @@ export const sharedSchema = z.object({
   queueName: name('queue name').default(defaults.queueName),
   redisPrefix: name('redis prefix').default(defaults.redisPrefix),
   keyPrefix: keyPrefix.default(defaults.keyPrefix),
+  /** REDIS_URL names one node of a Redis Cluster; the others are discovered from it. */
+  redisCluster: flag.default(false),
   /** More names (keys, headers, parameters) to redact besides the built-in ones. */
   redactKeys: names.default([]),
   /** Names never to redact, even when they match a built-in rule. */
@@ -229,6 +231,7 @@ export const environmentVariables = {
   queueName: 'DEBUG_ARCHIVE_QUEUE',
   redisPrefix: 'DEBUG_ARCHIVE_REDIS_PREFIX',
   keyPrefix: 'DEBUG_ARCHIVE_PREFIX',
+  redisCluster: 'DEBUG_ARCHIVE_REDIS_CLUSTER',
   maxQueued: 'DEBUG_ARCHIVE_MAX_QUEUED',
   maxQueuedBytes: 'DEBUG_ARCHIVE_MAX_QUEUED_BYTES',
   maxPayloadBytes: 'DEBUG_ARCHIVE_MAX_PAYLOAD_BYTES',

@@ -3,7 +3,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Express } from 'express';
-import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { AdmissionLedger } from '../admission-ledger.ts';
 import type { ArchiveJobResult } from '../archive-job.ts';
@@ -11,7 +10,7 @@ import { resolveConsumerSettings, type ConsumerSettings } from '../config.ts';
 import { createDefaultLogger, type Logger } from '../logger.ts';
 import { instrumentConsumer } from '../metrics/consumer-instrumentation.ts';
 import { registerNodeMetrics } from '../metrics/definitions.ts';
-import { createConsumerRedis } from '../redis-client.ts';
+import { createConsumerRedis, type RedisClient } from '../redis-client.ts';
 import { createS3Agents, createS3Client, type S3Agents, type S3ClientOptions } from '../storage/s3-client.ts';
 import { createArchiveProcessor } from './archive-processor.ts';
 import { startOpsServer } from './ops-server.ts';
@@ -40,7 +39,7 @@ export interface ArchiveConsumerOptions extends Partial<ConsumerSettings> {
   /** Credentials for the S3 client the consumer makes; default: the SDK's chain. */
   credentials?: S3ClientOptions['credentials'];
   /** A live ioredis client to use (BullMQ duplicates it for blocking reads); the caller keeps owning it. */
-  redis?: Redis;
+  redis?: RedisClient;
   logger?: Logger;
   /**
    * Registry for the consumer's metrics, e.g. the host application's. Default: a registry of
@@ -102,7 +101,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
   };
 
   try {
-    const redis = givenRedis ?? createConsumerRedis(settings.redisUrl);
+    const redis = givenRedis ?? createConsumerRedis(settings.redisUrl, {}, settings.redisCluster);
     if (!givenRedis) {
       redis.on('error', (error: Error) => {
         logger.warn({ err: error.message }, 'redis connection error');

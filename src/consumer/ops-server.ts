@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { once } from 'node:events';
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import express, { type Express } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis-client.ts';
 import type { Registry } from 'prom-client';
 
 /** How long a readiness probe waits on Redis or S3 before calling it unreachable. */
@@ -10,7 +10,7 @@ const PROBE_TIMEOUT_MS = 2_000;
 
 export interface OpsServerDeps {
   registry: Registry;
-  redis: Redis;
+  redis: RedisClient;
   s3: S3Client;
   bucket: string;
   /** Mounts more routes (the queue UI, the profiler) before the server starts listening. */

@@ -27,8 +27,14 @@ export function* jsonChunks(value: unknown, chunkBytes: number): Generator<Buffe
     pending.push(text);
     pendingLength += text.length;
   };
+  // Each piece is whole JSON text (a surrogate pair is never split between two), so encoding
+  // them one by one into one buffer gives the bytes of their concatenation, without joining.
   const take = (): Buffer => {
-    const chunk = Buffer.from(pending.join(''), 'utf8');
+    let bytes = 0;
+    for (const piece of pending) bytes += Buffer.byteLength(piece, 'utf8');
+    const chunk = Buffer.allocUnsafe(bytes);
+    let offset = 0;
+    for (const piece of pending) offset += chunk.write(piece, offset, 'utf8');
     pending = [];
     pendingLength = 0;
     return chunk;

@@ -26,6 +26,8 @@ export interface LocalRedisOptions {
   appendOnly?: boolean;
   /** Require this password (Redis AUTH); the URLs carry it. */
   password?: string;
+  /** Start as a Redis Cluster node (joined into a cluster by `redis-cli --cluster create`). */
+  clusterNode?: boolean;
   /** Also listen with TLS on a second free port, with these PEM files; `tlsUrl` is rediss://. */
   tls?: { certFile: string; keyFile: string; caFile: string };
 }
@@ -66,6 +68,9 @@ export async function startLocalRedis(options: LocalRedisOptions = {}): Promise<
   const tlsUrl = tlsPort === undefined ? undefined : `rediss://${auth}127.0.0.1:${tlsPort}`;
   const extraArgs = [
     ...(options.password === undefined ? [] : ['--requirepass', options.password]),
+    ...(options.clusterNode === true
+      ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf']
+      : []),
     ...(options.tls === undefined || tlsPort === undefined
       ? []
       : [

@@ -1,6 +1,5 @@
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
-import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import { AdmissionLedger, type PayloadOutcome, type Reservation } from '../admission-ledger.ts';
 import { Ticker } from './ticker.ts';
@@ -11,7 +10,7 @@ import { InvalidMetaError } from '../errors.ts';
 import { createDefaultLogger, type Logger } from '../logger.ts';
 import { producerMetrics } from '../metrics/definitions.ts';
 import { buildObjectKey } from '../object-key.ts';
-import { createProducerRedis } from '../redis-client.ts';
+import { createProducerRedis, type RedisClient } from '../redis-client.ts';
 import { DropLog } from './drop-log.ts';
 
 /**
@@ -77,7 +76,7 @@ export interface DebugPayloadProducer {
 
 export interface ProducerOptions extends Partial<ProducerSettings> {
   /** A live ioredis client to use instead of `redisUrl`; the caller keeps owning it. */
-  redis?: Redis;
+  redis?: RedisClient;
   logger?: Logger;
   /**
    * A prom-client registry (the host application's) to count enqueues in:
@@ -135,7 +134,9 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   const { redis: givenRedis, logger = createDefaultLogger(), registry, ...tunables } = options;
   const metrics = registry === undefined ? undefined : producerMetrics(registry, DROP_REASONS);
   const settings = resolveProducerSettings(tunables);
-  const redis = givenRedis ?? createProducerRedis(settings.redisUrl, settings.enqueueTimeoutMs);
+  const redis =
+    givenRedis ??
+    createProducerRedis(settings.redisUrl, settings.enqueueTimeoutMs, {}, settings.redisCluster);
   const ownsRedis = givenRedis === undefined;
   const ledger = new AdmissionLedger(redis, settings.redisPrefix, settings.queueName);
   const drops = new DropLog(logger);
