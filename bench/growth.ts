@@ -1,0 +1,265 @@
+/**
+ * Benchmark 7, growth: the consumer's RSS while it archives one large payload (50 MB and
+ * 200 MB; bounded would mean the 200 MB payload does not take 4x the 50 MB one's memory), and
+ * enqueue latency over many enqueues (the first and the last thousand of 50,000: a per-call
+ * leak of listeners, timers or connections would show as a slower tail).
+ *
+ *   scripts/with-node.sh node --expose-gc bench/growth.ts [--quick]
+ */
+import { once } from 'node:events';
+import { createDebugPayloadProducer } from '../src/producer/producer.ts';
+import { createProducerRedis } from '../src/redis-client.ts';
+import { runBench, type BenchContext } from './lib/entry.ts';
+import { collectGarbage, median, percentile } from './lib/measure.ts';
+import { benchPayload, forgetPayloads } from './lib/payloads.ts';
+import { silentLogger, uniqueQueue } from './lib/pipeline.ts';
+import { fixed, ratio, table, type Headline } from './lib/report.ts';
+import { benchRedis, startConsumer, startRedis, startS3, waitDrained } from './lib/services.ts';
+
+interface RssRow {
+  label: string;
+  jsonBytes: number;
+  baselineMb: number;
+  peakMb: number;
+  growthMb: number;
+  peakHeapMb: number;
+  seconds: number;
+}
+
+/**
+ * One consumer process per payload size (a fresh one each time, so the larger payload does not
+ * start from the memory the smaller one left), warmed with a 1 MB payload, then the large one.
+ */
+async function consumerRss(ctx: BenchContext, redisUrl: string): Promise<RssRow[]> {
+  const s3 = await startS3();
+  const redis = benchRedis(redisUrl);
+  const rows: RssRow[] = [];
+  for (const size of ctx.quick ? [5e6, 20e6] : [50e6, 200e6]) {
+    forgetPayloads();
+    collectGarbage();
+    ctx.log(`consumer RSS: building a ${size / 1e6} MB payload`);
+    const payload = benchPayload(size, 11);
+    const queueName = uniqueQueue('rss');
+    const consumer = await startConsumer({
+      redisUrl,
+      queueName,
+      bucket: s3.bucket,
+      s3Endpoint: s3.endpoint,
+      credentials: s3.credentials,
+    });
+    const producer = createDebugPayloadProducer({
+      redisUrl,
+      queueName,
+      maxQueued: 1_000,
+      maxQueuedBytes: 2 * 1024 ** 3,
+      maxPayloadBytes: 512 * 1024 ** 2,
+      maxInFlightBytes: 1024 ** 3,
+      enqueueTimeoutMs: 60_000,
+      logger: silentLogger,
+    });
+    await producer.enqueue(benchPayload(1e6).value, { taskId: 'warm-up' });
+    await waitDrained(redis, queueName, 60_000);
+    const before = await consumer.reset();
+    ctx.log(`consumer RSS: archiving ${payload.label}`);
+    const started = performance.now();
+    const result = await producer.enqueue(payload.value, { taskId: `big-${size}` });
+    if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
+    await waitDrained(redis, queueName, 600_000, 20);
+    const seconds = (performance.now() - started) / 1000;
+    const after = await consumer.stats();
+    rows.push({
+      label: payload.label,
+      jsonBytes: payload.bytes.length,
+      baselineMb: before.baselineRssMb,
+      peakMb: after.peakRssMb,
+      growthMb: after.peakRssMb - before.baselineRssMb,
+      peakHeapMb: after.peakHeapUsedMb,
+      seconds,
+    });
+    await producer.close();
+    await consumer.stop();
+    await redis.flushdb();
+  }
+  forgetPayloads();
+  await s3.stop();
+  return rows;
+}
+
+interface LatencyResult {
+  total: number;
+  window: number;
+  payloadBytes: number;
+  first: { p50: number; p99: number; max: number };
+  last: { p50: number; p99: number; max: number };
+  listenersFirst: number;
+  listenersLast: number;
+  connectionsFirst: number;
+  connectionsLast: number;
+  heapFirstMb: number;
+  heapLastMb: number;
+  seconds: number;
+}
+
+async function enqueueLatency(ctx: BenchContext, redisUrl: string): Promise<LatencyResult> {
+  const total = ctx.quick ? 3_000 : 50_000;
+  const window = ctx.quick ? 300 : 1_000;
+  const redis = benchRedis(redisUrl);
+  const queueName = uniqueQueue('latency');
+  // The producer's own kind of client, passed in so its listeners can be counted.
+  const client = createProducerRedis(redisUrl, 1_000);
+  client.on('error', () => undefined);
+  if (client.status !== 'ready') await once(client, 'ready');
+  const producer = createDebugPayloadProducer({
+    redis: client,
+    queueName,
+    maxQueued: total * 2,
+    maxQueuedBytes: 8 * 1024 ** 3,
+    logger: silentLogger,
+  });
+  const payload = {
+    task: { id: 'bench', integration: 'bench' },
+    logs: Array.from({ length: 20 }, (_, i) => `line ${i} ${'x'.repeat(40)}`),
+  };
+  const payloadBytes = Buffer.byteLength(JSON.stringify(payload));
+  const listeners = (): number =>
+    client.eventNames().reduce((sum, name) => sum + client.listenerCount(name), 0);
+  const connections = async (): Promise<number> => {
+    const list = (await redis.call('CLIENT', 'LIST')) as string;
+    return list.split('\n').filter((line) => line.length > 0).length;
+  };
+  const heapMb = (): number => {
+    collectGarbage();
+    return process.memoryUsage().heapUsed / 1024 / 1024;
+  };
+  await producer.enqueue(payload, { taskId: 'warm-up' });
+  const latencies: number[] = [];
+  let listenersFirst = 0;
+  let connectionsFirst = 0;
+  let heapFirstMb = 0;
+  ctx.log(`enqueue latency: ${total} enqueues of ${payloadBytes} bytes`);
+  const started = performance.now();
+  for (let i = 0; i < total; i += 1) {
+    if (i === window) {
+      listenersFirst = listeners();
+      connectionsFirst = await connections();
+      heapFirstMb = heapMb();
+    }
+    const t0 = performance.now();
+    const result = await producer.enqueue(payload, { taskId: `task-${i}`, integration: 'bench' });
+    latencies.push(performance.now() - t0);
+    if (result.status !== 'queued') throw new Error(`enqueue ${i} dropped: ${JSON.stringify(result)}`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const result: LatencyResult = {
+    total,
+    window,
+    payloadBytes,
+    first: summary(latencies.slice(0, window)),
+    last: summary(latencies.slice(-window)),
+    listenersFirst,
+    listenersLast: listeners(),
+    connectionsFirst,
+    connectionsLast: await connections(),
+    heapFirstMb,
+    heapLastMb: heapMb(),
+    seconds,
+  };
+  await producer.close();
+  await client.quit();
+  await redis.flushdb();
+  return result;
+}
+
+const summary = (values: number[]) => ({
+  p50: median(values),
+  p99: percentile(values, 99),
+  max: Math.max(...values),
+});
+
+await runBench('growth', async (ctx) => {
+  const server = await startRedis();
+  const rss = await consumerRss(ctx, server.url);
+  const latency = await enqueueLatency(ctx, server.url);
+  const [small, large] = rss;
+  const sizeRatio = small && large ? large.jsonBytes / small.jsonBytes : Number.NaN;
+  const growthRatio = small && large ? large.growthMb / small.growthMb : Number.NaN;
+  const p50Ratio = latency.last.p50 / latency.first.p50;
+  const headline: Headline[] = [
+    {
+      benchmark: '7 growth',
+      metric: `consumer peak RSS growth, ${large?.label ?? ''} / ${small?.label ?? ''} payload (${fixed(large?.growthMb ?? Number.NaN, 0)} MB vs ${fixed(small?.growthMb ?? Number.NaN, 0)} MB; ${fixed(sizeRatio, 0)}x the bytes)`,
+      goal: 'bounded (well under the size ratio)',
+      measured: ratio(growthRatio),
+      met: growthRatio < sizeRatio * 0.5,
+    },
+    {
+      benchmark: '7 growth',
+      metric: `enqueue p50, last / first ${latency.window} of ${latency.total} (${fixed(latency.first.p50 * 1000, 0)} µs -> ${fixed(latency.last.p50 * 1000, 0)} µs; listeners ${latency.listenersFirst} -> ${latency.listenersLast}, connections ${latency.connectionsFirst} -> ${latency.connectionsLast})`,
+      goal: 'flat (<= 1.2x, no listener or connection growth)',
+      measured: ratio(p50Ratio),
+      met:
+        p50Ratio <= 1.2 &&
+        latency.listenersLast <= latency.listenersFirst &&
+        latency.connectionsLast <= latency.connectionsFirst,
+    },
+  ];
+  const markdown = [
+    '### Consumer RSS while archiving one large payload',
+    '',
+    'The consumer in its own process (defaults: redaction on, 8 MiB parts, queue size 2), a fresh one per payload, RSS sampled every 10 ms; baseline taken after a 1 MB warm-up payload.',
+    '',
+    table(
+      [
+        'payload',
+        'JSON bytes',
+        'baseline RSS MB',
+        'peak RSS MB',
+        'growth MB',
+        'growth / JSON size',
+        'peak heap used MB',
+        'seconds',
+      ],
+      rss.map((r) => [
+        r.label,
+        r.jsonBytes,
+        fixed(r.baselineMb, 0),
+        fixed(r.peakMb, 0),
+        fixed(r.growthMb, 0),
+        fixed(r.growthMb / (r.jsonBytes / 1024 / 1024), 1),
+        fixed(r.peakHeapMb, 0),
+        fixed(r.seconds, 1),
+      ]),
+    ),
+    '',
+    'The encode stages and the upload are bounded (about 1 MiB plus 8 MiB x 3 of parts), but the consumer reads the whole JSON from Redis as one string and `JSON.parse`s it (redaction needs the value): those two are proportional to the payload, so the peak grows with it. Streaming the stored JSON out of Redis (GETRANGE in chunks) into gzip, with redaction done in the producer or by a streaming pass, would make it bounded.',
+    '',
+    `### Enqueue latency over ${latency.total} enqueues (${latency.payloadBytes}-byte payload, one at a time, no consumer)`,
+    '',
+    table(
+      ['window', 'p50 µs', 'p99 µs', 'max µs'],
+      [
+        [
+          `first ${latency.window}`,
+          fixed(latency.first.p50 * 1000, 0),
+          fixed(latency.first.p99 * 1000, 0),
+          fixed(latency.first.max * 1000, 0),
+        ],
+        [
+          `last ${latency.window}`,
+          fixed(latency.last.p50 * 1000, 0),
+          fixed(latency.last.p99 * 1000, 0),
+          fixed(latency.last.max * 1000, 0),
+        ],
+      ],
+    ),
+    '',
+    `Listeners on the producer's Redis client ${latency.listenersFirst} -> ${latency.listenersLast}; Redis connections ${latency.connectionsFirst} -> ${latency.connectionsLast}; heap used after GC ${fixed(latency.heapFirstMb, 1)} MB -> ${fixed(latency.heapLastMb, 1)} MB; ${fixed(latency.total / latency.seconds, 0)} enqueues/s.`,
+  ].join('\n');
+  const proposals =
+    small && large
+      ? [
+          `Consumer memory (src/consumer/archive-processor.ts): peak RSS grows ${fixed(small.growthMb, 0)} MB for ${small.label} and ${fixed(large.growthMb, 0)} MB for ${large.label} (${fixed(large.growthMb / (large.jsonBytes / 1024 / 1024), 1)}x the JSON): the JSON string and its parsed value. When the job says the producer redacted already, stream the stored bytes (GETRANGE in 1 MiB steps) through gzip/base64 instead of GET + JSON.parse + re-stringify; otherwise cap concurrency by bytes, not payload count.`,
+        ]
+      : [];
+  return { id: 'growth', title: '7. Growth', markdown, headline, charts: [], proposals };
+});

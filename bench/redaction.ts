@@ -1,0 +1,121 @@
+/**
+ * What secret redaction costs (issue 6), where it can run: in the consumer (the default: a walk
+ * of the parsed payload before it is stringified for S3; the task pays nothing) and in the
+ * producer (a JSON.stringify replacer, so secrets never reach Redis; the task pays it).
+ *
+ *   scripts/with-node.sh node --expose-gc bench/redaction.ts [--quick]
+ */
+import { JSON_CHUNK_BYTES } from '../src/encoding/encode-payload.ts';
+import { jsonChunks } from '../src/encoding/json-chunks.ts';
+import { Redactor } from '../src/redaction/redactor.ts';
+import { runBench } from './lib/entry.ts';
+import { compare } from './lib/measure.ts';
+import { benchPayload, payloadSizes } from './lib/payloads.ts';
+import { fixed, ratio, table, type Headline } from './lib/report.ts';
+
+function drainChunks(value: unknown): number {
+  let bytes = 0;
+  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES)) bytes += chunk.length;
+  return bytes;
+}
+
+interface Row {
+  label: string;
+  redactedValues: number;
+  consumerShare: number;
+  producerRatio: number;
+  redactMs: number;
+  stringifyMs: number;
+}
+
+await runBench('redaction', async (ctx) => {
+  const rows: Row[] = [];
+  for (const size of payloadSizes(ctx.quick)) {
+    const payload = benchPayload(size);
+    const { summary } = new Redactor().redactInPlace(JSON.parse(payload.json) as unknown);
+    ctx.log(`consumer and producer redaction: ${payload.label}`);
+    // Each consumer variant parses afresh, as the consumer does, so redaction meets the secrets
+    // every time; the parse is subtracted out.
+    const consumer = await compare(
+      [
+        { name: 'parse', run: () => JSON.parse(payload.json) as unknown },
+        {
+          name: 'parse+redact',
+          run: () => new Redactor().redactInPlace(JSON.parse(payload.json) as unknown),
+        },
+        { name: 'parse+stringify', run: () => drainChunks(JSON.parse(payload.json) as unknown) },
+      ],
+      { rounds: ctx.quick ? 3 : 9, minSampleMs: ctx.quick ? 30 : 200 },
+    );
+    const producer = await compare(
+      [
+        { name: 'stringify', run: () => JSON.stringify(payload.value) },
+        { name: 'stringify+redact', run: () => JSON.stringify(payload.value, new Redactor().replacer()) },
+      ],
+      { rounds: ctx.quick ? 3 : 9, minSampleMs: ctx.quick ? 30 : 200 },
+    );
+    const ms = (name: string): number => consumer.variants[name]?.medianMs ?? Number.NaN;
+    const redactMs = ms('parse+redact') - ms('parse');
+    const stringifyMs = ms('parse+stringify') - ms('parse');
+    rows.push({
+      label: payload.label,
+      redactedValues: summary.total,
+      consumerShare: redactMs / stringifyMs,
+      producerRatio: producer.timeRatio('stringify+redact', 'stringify'),
+      redactMs,
+      stringifyMs,
+    });
+  }
+
+  const worstProducer = Math.max(...rows.map((r) => r.producerRatio));
+  const worstConsumer = Math.max(...rows.map((r) => r.consumerShare));
+  const headline: Headline[] = [
+    {
+      benchmark: '6 redaction',
+      metric: `consumer: redaction time / stringify-stage time, worst size (${rows.map((r) => `${r.label} ${fixed(r.consumerShare)}`).join(', ')})`,
+      goal: 'paid by the consumer, not the task',
+      measured: ratio(worstConsumer),
+      met: undefined,
+    },
+    {
+      benchmark: '6 redaction',
+      metric: `producer: JSON.stringify with the redacting replacer / plain, worst size (${rows.map((r) => `${r.label} ${ratio(r.producerRatio)}`).join(', ')})`,
+      goal: 'the task’s price for keeping secrets out of Redis',
+      measured: ratio(worstProducer),
+      met: undefined,
+    },
+  ];
+  const markdown = [
+    'Payloads: the recorded exchanges of the other benchmarks, whose headers, URLs and bodies carry',
+    'cookies, tokens and passwords as real traffic does. Consumer: the walk added to the stringify',
+    'stage (parse subtracted out). Producer: JSON.stringify with the redacting replacer against plain',
+    'JSON.stringify, the work an enqueue does on the task thread.',
+    '',
+    table(
+      [
+        'payload',
+        'values redacted',
+        'consumer redact ms',
+        'stringify stage ms',
+        'redact / stringify',
+        'producer stringify ratio',
+      ],
+      rows.map((r) => [
+        r.label,
+        r.redactedValues,
+        fixed(r.redactMs, 1),
+        fixed(r.stringifyMs, 1),
+        ratio(r.consumerShare),
+        ratio(r.producerRatio),
+      ]),
+    ),
+  ].join('\n');
+  return {
+    id: 'redaction',
+    title: '6. Redaction: consumer against producer',
+    markdown,
+    headline,
+    charts: [],
+    proposals: [],
+  };
+});

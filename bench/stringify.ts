@@ -1,0 +1,180 @@
+/**
+ * Benchmark 2, the stringify stage: our jsonChunks (JSONStream over every array, chunks of
+ * 128 KiB of UTF-8) against native JSON.stringify and bfj's asynchronous stringify, on the same
+ * payload; also the JSON chunk size the encode pipeline feeds zlib.
+ *
+ *   scripts/with-node.sh node --expose-gc bench/stringify.ts [--quick]
+ */
+import bfj from 'bfj';
+import { gzipSync } from 'node:zlib';
+import { encodePayload, JSON_CHUNK_BYTES } from '../src/encoding/encode-payload.ts';
+import { jsonChunks } from '../src/encoding/json-chunks.ts';
+import { runBench } from './lib/entry.ts';
+import { compare, mbPerSecond } from './lib/measure.ts';
+import { benchPayload, payloadSizes } from './lib/payloads.ts';
+import { countingSink } from './lib/pipeline.ts';
+import { fixed, ratio, table, type Headline } from './lib/report.ts';
+import { barChart } from './lib/svg.ts';
+
+function drainChunks(value: unknown): number {
+  let bytes = 0;
+  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES)) bytes += chunk.length;
+  return bytes;
+}
+
+interface Row {
+  label: string;
+  bytes: number;
+  nativeMs: number;
+  nativeBytesMs: number;
+  oursMs: number;
+  bfjMs: number;
+  oursVsNative: number;
+  oursVsNativeBytes: number;
+  bfjVsOurs: number;
+  bfjVsNative: number;
+}
+
+await runBench('stringify', async (ctx) => {
+  const rows: Row[] = [];
+  for (const size of payloadSizes(ctx.quick)) {
+    const payload = benchPayload(size);
+    if (drainChunks(payload.value) !== payload.bytes.length) throw new Error('jsonChunks lost bytes');
+    ctx.log(`native vs jsonChunks: ${payload.label}`);
+    const fast = await compare(
+      [
+        { name: 'native', run: () => JSON.stringify(payload.value) },
+        { name: 'nativeBytes', run: () => Buffer.from(JSON.stringify(payload.value)) },
+        { name: 'ours', run: () => drainChunks(payload.value) },
+      ],
+      { rounds: ctx.quick ? 3 : 9, minSampleMs: ctx.quick ? 30 : 200 },
+    );
+    ctx.log(`bfj vs jsonChunks: ${payload.label}`);
+    // bfj is one to two orders slower: fewer rounds, each against ours and native in the same round.
+    const slow = await compare(
+      [
+        { name: 'bfj', run: () => bfj.stringify(payload.value) },
+        { name: 'ours', run: () => drainChunks(payload.value) },
+        { name: 'native', run: () => JSON.stringify(payload.value) },
+      ],
+      { rounds: ctx.quick ? 1 : size >= 10e6 ? 2 : 4, minSampleMs: ctx.quick ? 0 : 100, warmups: 1 },
+    );
+    const ms = (name: string): number => fast.variants[name]?.medianMs ?? Number.NaN;
+    rows.push({
+      label: payload.label,
+      bytes: payload.bytes.length,
+      nativeMs: ms('native'),
+      nativeBytesMs: ms('nativeBytes'),
+      oursMs: ms('ours'),
+      bfjMs: slow.variants.bfj?.medianMs ?? Number.NaN,
+      oursVsNative: fast.timeRatio('ours', 'native'),
+      oursVsNativeBytes: fast.timeRatio('ours', 'nativeBytes'),
+      bfjVsOurs: slow.timeRatio('bfj', 'ours'),
+      bfjVsNative: slow.timeRatio('bfj', 'native'),
+    });
+  }
+
+  // The chunk size the pipeline feeds zlib (JSON_CHUNK_BYTES), end to end through the encoder.
+  const sweepPayload = benchPayload(ctx.quick ? 1e6 : 10e6);
+  const chunkSizes = [32, 64, 128, 256, 512].map((k) => k * 1024);
+  const sweep: { level: number; kib: number; mbps: number; vsDefault: number; vsGzip: number }[] = [];
+  for (const level of [1, 6]) {
+    ctx.log(`JSON chunk size sweep, level ${level}`);
+    const result = await compare(
+      [
+        { name: 'gzipSync', run: () => gzipSync(sweepPayload.bytes, { level }) },
+        ...chunkSizes.map((bytes) => ({
+          name: String(bytes),
+          run: () =>
+            encodePayload(sweepPayload.value, countingSink, { gzipLevel: level, jsonChunkBytes: bytes }),
+        })),
+      ],
+      { rounds: ctx.quick ? 2 : 7, minSampleMs: ctx.quick ? 30 : 250 },
+    );
+    for (const bytes of chunkSizes) {
+      sweep.push({
+        level,
+        kib: bytes / 1024,
+        mbps: mbPerSecond(sweepPayload.bytes.length, result.variants[String(bytes)]?.medianMs ?? Number.NaN),
+        vsDefault: result.timeRatio(String(JSON_CHUNK_BYTES), String(bytes)),
+        vsGzip: result.timeRatio('gzipSync', String(bytes)),
+      });
+    }
+  }
+
+  const worstOurs = Math.max(...rows.map((r) => r.oursVsNative));
+  const bfjGaps = rows.map((r) => r.bfjVsOurs);
+  const headline: Headline[] = [
+    {
+      benchmark: '2 stringify',
+      metric: `jsonChunks time / native JSON.stringify (worst size; ${rows.map((r) => `${r.label} ${fixed(r.oursVsNative)}`).join(', ')})`,
+      goal: '<= 1.5x',
+      measured: ratio(worstOurs),
+      met: worstOurs <= 1.5,
+    },
+    {
+      benchmark: '2 stringify',
+      metric: `bfj time / jsonChunks (${rows.map((r) => `${r.label} ${ratio(r.bfjVsOurs)}`).join(', ')})`,
+      goal: 'reproduce the ~5x gap',
+      measured: `${ratio(Math.min(...bfjGaps))} to ${ratio(Math.max(...bfjGaps))}`,
+      met: Math.min(...bfjGaps) >= 4,
+    },
+  ];
+  const markdown = [
+    `Same payload objects as benchmark 1. "native" is \`JSON.stringify(value)\` (a string); "native + bytes" adds \`Buffer.from(json)\`, the UTF-8 bytes a gzip stage needs; "ours" drains \`jsonChunks(value, ${JSON_CHUNK_BYTES / 1024} KiB)\` (JSONStream per array, UTF-8 chunks); bfj is \`bfj.stringify(value)\` with its defaults. Ratios are medians of per-round ratios, interleaved.`,
+    '',
+    table(
+      [
+        'payload',
+        'native ms',
+        'native + bytes ms',
+        'ours ms',
+        'bfj ms',
+        'ours / native',
+        'ours / native + bytes',
+        'bfj / ours',
+        'bfj / native',
+      ],
+      rows.map((r) => [
+        r.label,
+        fixed(r.nativeMs, 2),
+        fixed(r.nativeBytesMs, 2),
+        fixed(r.oursMs, 2),
+        fixed(r.bfjMs, 1),
+        ratio(r.oursVsNative),
+        ratio(r.oursVsNativeBytes),
+        ratio(r.bfjVsOurs),
+        ratio(r.bfjVsNative),
+      ]),
+    ),
+    '',
+    '![stringify](charts/stringify.svg)',
+    '',
+    `### JSON chunk size fed to zlib (whole encode pipeline, ${sweepPayload.label})`,
+    '',
+    `MB/s of JSON through encodePayload with \`jsonChunkBytes\`; the default is ${JSON_CHUNK_BYTES / 1024} KiB.`,
+    '',
+    table(
+      ['level', 'chunk KiB', 'pipeline MB/s', `speed vs ${JSON_CHUNK_BYTES / 1024} KiB`, 'vs gzipSync'],
+      sweep.map((s) => [s.level, s.kib, fixed(s.mbps, 1), ratio(s.vsDefault), fixed(s.vsGzip)]),
+    ),
+  ].join('\n');
+  const charts = [
+    {
+      file: 'stringify.svg',
+      title: 'stringify stage',
+      svg: barChart({
+        title: 'Stringify MB/s: native, ours (jsonChunks), bfj',
+        yLabel: 'MB/s of JSON',
+        categories: rows.map((r) => r.label),
+        series: [
+          { name: 'JSON.stringify', values: rows.map((r) => mbPerSecond(r.bytes, r.nativeMs)) },
+          { name: 'native + Buffer.from', values: rows.map((r) => mbPerSecond(r.bytes, r.nativeBytesMs)) },
+          { name: 'jsonChunks (ours)', values: rows.map((r) => mbPerSecond(r.bytes, r.oursMs)) },
+          { name: 'bfj', values: rows.map((r) => mbPerSecond(r.bytes, r.bfjMs)) },
+        ],
+      }),
+    },
+  ];
+  return { id: 'stringify', title: '2. Stringify stage', markdown, headline, charts, proposals: [] };
+});
