@@ -5,19 +5,12 @@
  *
  *   scripts/with-node.sh node --expose-gc bench/redaction.ts [--quick]
  */
-import { JSON_CHUNK_BYTES } from '../src/encoding/encode-payload.ts';
-import { jsonChunks } from '../src/encoding/json-chunks.ts';
 import { Redactor } from '../src/redaction/redactor.ts';
 import { runBench } from './lib/entry.ts';
 import { compare } from './lib/measure.ts';
 import { benchPayload, payloadSizes } from './lib/payloads.ts';
+import { drainChunks } from './lib/pipeline.ts';
 import { fixed, ratio, table, type Headline } from './lib/report.ts';
-
-function drainChunks(value: unknown): number {
-  let bytes = 0;
-  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES)) bytes += chunk.length;
-  return bytes;
-}
 
 interface Row {
   label: string;

@@ -8,19 +8,12 @@
 import bfj from 'bfj';
 import { gzipSync } from 'node:zlib';
 import { encodePayload, JSON_CHUNK_BYTES } from '../src/encoding/encode-payload.ts';
-import { jsonChunks } from '../src/encoding/json-chunks.ts';
 import { runBench } from './lib/entry.ts';
 import { compare, mbPerSecond } from './lib/measure.ts';
 import { benchPayload, payloadSizes } from './lib/payloads.ts';
-import { countingSink } from './lib/pipeline.ts';
+import { countingSink, drainChunks } from './lib/pipeline.ts';
 import { fixed, ratio, table, type Headline } from './lib/report.ts';
 import { barChart } from './lib/svg.ts';
-
-function drainChunks(value: unknown): number {
-  let bytes = 0;
-  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES)) bytes += chunk.length;
-  return bytes;
-}
 
 interface Row {
   label: string;

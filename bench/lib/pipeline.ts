@@ -1,4 +1,6 @@
 import { pino } from 'pino';
+import { JSON_CHUNK_BYTES } from '../../src/encoding/encode-payload.ts';
+import { jsonChunks } from '../../src/encoding/json-chunks.ts';
 import type { LayerStats } from '../../src/encoding/layers.ts';
 
 /** A sink that reads the base64 to its end and only counts it: the pipeline's ceiling. */
@@ -11,6 +13,13 @@ export async function countingSink(
   const result = stats();
   if (result.base64Bytes !== bytes) throw new Error('sink and stats disagree');
   return result;
+}
+
+/** Runs our stringify stage (jsonChunks at the pipeline's chunk size) to its end; returns the bytes. */
+export function drainChunks(value: unknown): number {
+  let bytes = 0;
+  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES)) bytes += chunk.length;
+  return bytes;
 }
 
 /** Logs nothing: benchmarks count drops themselves. */
