@@ -1,4 +1,4 @@
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
@@ -56,6 +56,11 @@ export const defaults = {
   maxSockets: 512,
   /** zlib level for the gzip layer: 1 is fastest, 9 smallest. */
   gzipLevel: 6,
+  /**
+   * Blocks of one payload gzip compresses at once on libuv's pool: every core. Lower it when
+   * several consumers share a machine; the pool (UV_THREADPOOL_SIZE) also serves DNS and files.
+   */
+  gzipParallelism: availableParallelism(),
   /** Multipart part size; lib-storage holds about partSize x (queueSize + 1) per upload. */
   partSizeBytes: 8 * MiB,
   /** Parts of one upload in flight at once. */
@@ -192,6 +197,7 @@ export const consumerSchema = sharedSchema.extend({
   concurrency: whole(1, 256).default(defaults.concurrency),
   maxSockets: whole(1, 65_536).default(defaults.maxSockets),
   gzipLevel: whole(1, 9).default(defaults.gzipLevel),
+  gzipParallelism: whole(1, 64).default(defaults.gzipParallelism),
   partSizeBytes: whole(5 * MiB, 5 * 1024 * MiB).default(defaults.partSizeBytes),
   uploadQueueSize: whole(1, 16).default(defaults.uploadQueueSize),
   drainTimeoutMs: whole(0, 3_600_000).default(defaults.drainTimeoutMs),
@@ -252,6 +258,7 @@ export const environmentVariables = {
   concurrency: 'DEBUG_ARCHIVE_CONCURRENCY',
   maxSockets: 'DEBUG_ARCHIVE_MAX_SOCKETS',
   gzipLevel: 'DEBUG_ARCHIVE_GZIP_LEVEL',
+  gzipParallelism: 'DEBUG_ARCHIVE_GZIP_PARALLELISM',
   partSizeBytes: 'DEBUG_ARCHIVE_PART_SIZE_BYTES',
   uploadQueueSize: 'DEBUG_ARCHIVE_UPLOAD_QUEUE_SIZE',
   drainTimeoutMs: 'DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS',

@@ -77,10 +77,11 @@ export interface ArchiveConsumer {
  * reconciler of the admission ledger, and the metrics port. Both the `worker/` process and
  * `debug-archiver worker` start it through this function.
  *
- * Memory: per archive in flight, the payload's JSON and its parsed value (each at most
- * maxPayloadBytes, the value a small multiple of it) plus about partSizeBytes x
- * (uploadQueueSize + 1) in lib-storage and under 1 MiB in the encoding stages; `concurrency`
- * of those at once.
+ * Memory: per archive in flight, about partSizeBytes x (uploadQueueSize + 1) in lib-storage
+ * and (gzipParallelism + 2) x 512 KiB in the encoding stages, plus, for a payload redacted
+ * here, its JSON and its parsed value (each at most maxPayloadBytes, the value a small
+ * multiple of it); a payload redacted by the producer, or with redaction off, streams from
+ * Redis in 1 MiB steps instead. `concurrency` of those at once.
  */
 export async function startArchiveConsumer(options: ArchiveConsumerOptions): Promise<ArchiveConsumer> {
   const {
@@ -144,7 +145,9 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       bucket: settings.bucket,
       ledger,
       logger,
+      redis,
       gzipLevel: settings.gzipLevel,
+      gzipParallelism: settings.gzipParallelism,
       partSizeBytes: settings.partSizeBytes,
       uploadQueueSize: settings.uploadQueueSize,
       redactor: consumerRedactor(redaction, settings),

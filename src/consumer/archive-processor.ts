@@ -2,19 +2,25 @@ import { HeadObjectCommand, NotFound, PutObjectCommand, type S3Client } from '@a
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { AdmissionLedger } from '../admission-ledger.ts';
 import type { ArchiveJobData, ArchiveJobResult } from '../archive-job.ts';
-import { encodePayload } from '../encoding/encode-payload.ts';
+import { encodeJson, encodePayload } from '../encoding/encode-payload.ts';
+import type { LayerStats } from '../encoding/layers.ts';
 import type { Logger } from '../logger.ts';
 import { taskIndexKey } from '../object-key.ts';
 import { toS3Metadata } from '../storage/object-metadata.ts';
 import { storeObject, type ObjectProtection } from '../storage/store-object.ts';
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
+import type { RedisClient } from '../redis-client.ts';
+import { openStoredJson } from './stored-json.ts';
 
 export interface ArchiveProcessorDeps {
   s3: S3Client;
   bucket: string;
   ledger: AdmissionLedger;
+  /** The ledger's connection, for reading stored JSON in steps. */
+  redis: RedisClient;
   logger: Logger;
   gzipLevel: number;
+  gzipParallelism: number;
   partSizeBytes: number;
   uploadQueueSize: number;
   /** Redacts secrets before anything is stringified for S3; undefined turns redaction off. */
@@ -73,43 +79,86 @@ async function writeTaskIndex(s3: S3Client, bucket: string, key: string, signal:
   );
 }
 
+type Sink = (body: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<LayerStats>;
+
 /**
  * The BullMQ processor: reads the payload's JSON from the ledger, streams it to S3, writes its
- * task index entry, and only then releases it from the ledger. Throwing leaves the payload in Redis for the next attempt;
- * after the last one the job stays in BullMQ's failed set and the payload stays counted.
+ * task index entry, and only then releases it from the ledger. Throwing leaves the payload in
+ * Redis for the next attempt; after the last one the job stays in BullMQ's failed set and the
+ * payload stays counted.
+ *
+ * A payload that needs no redaction here (redaction off, or done by the producer) is streamed
+ * from Redis as stored, in 1 MiB steps, straight into gzip: no parse, no second stringify, and
+ * memory that does not grow with the payload. One that needs redaction is read whole, parsed,
+ * redacted and stringified again (JSONStream): its JSON and its parsed value are in memory
+ * together, so the consumer's memory is bounded by concurrency x maxPayloadBytes x about 4.
  */
 export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   const { s3, bucket, ledger, logger } = deps;
+  const encodeOptions = (signal: AbortSignal) => ({
+    gzipLevel: deps.gzipLevel,
+    gzipParallelism: deps.gzipParallelism,
+    signal,
+  });
 
-  return async (job: Job, signal: AbortSignal): Promise<ArchiveJobResult> => {
-    const data = checkJobData(job.data);
-    const json = await ledger.readPayload(data.payloadId);
-    if (json === null) {
-      // Evicted to make room (its job could not be removed while it waited), or released
-      // already: an earlier attempt uploaded and released but died before completing the job,
-      // or the producer gave up on the job after Redis timed out.
-      if (await ledger.takeEvicted(data.payloadId)) {
-        return { key: data.key, jsonBytes: 0, gzipBytes: 0, base64Bytes: 0, evicted: true };
-      }
-      const archived = await objectExists(s3, bucket, data.key, signal);
-      if (archived) await writeTaskIndex(s3, bucket, data.key, signal);
-      else logger.warn({ key: data.key }, 'payload bytes are gone from Redis and were never archived');
-      return { key: data.key, jsonBytes: 0, gzipBytes: 0, base64Bytes: 0, alreadyArchived: archived };
+  /**
+   * The payload's bytes are gone from Redis: evicted to make room (its job could not be removed
+   * while it waited), or released already (an earlier attempt uploaded and released but died
+   * before completing the job, or the producer gave up on the job after Redis timed out).
+   */
+  const gone = async (data: ArchiveJobData, signal: AbortSignal): Promise<ArchiveJobResult> => {
+    if (await ledger.takeEvicted(data.payloadId)) {
+      return { key: data.key, jsonBytes: 0, gzipBytes: 0, base64Bytes: 0, evicted: true };
     }
+    const archived = await objectExists(s3, bucket, data.key, signal);
+    if (archived) await writeTaskIndex(s3, bucket, data.key, signal);
+    else logger.warn({ key: data.key }, 'payload bytes are gone from Redis and were never archived');
+    return { key: data.key, jsonBytes: 0, gzipBytes: 0, base64Bytes: 0, alreadyArchived: archived };
+  };
 
+  /** Streams the stored JSON as it is, when no redaction is left to do here. */
+  const encodeStored = async (
+    data: ArchiveJobData,
+    signal: AbortSignal,
+  ): Promise<((sink: Sink) => Promise<LayerStats>) | null> => {
+    const stored = await openStoredJson(deps.redis, ledger.payloadKey(data.payloadId));
+    if (stored === null) return null;
+    return (sink) => encodeJson(stored.chunks, sink, encodeOptions(signal));
+  };
+
+  /** Parses, redacts and stringifies the stored JSON again. */
+  const encodeRedacted = async (
+    data: ArchiveJobData,
+    redactor: Redactor,
+    signal: AbortSignal,
+  ): Promise<{ encode: (sink: Sink) => Promise<LayerStats>; redaction: string } | null> => {
+    const json = await ledger.readPayload(data.payloadId);
+    if (json === null) return null;
     let value: unknown;
     try {
       value = JSON.parse(json);
     } catch (error) {
       throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
     }
+    const redacted = redactor.redactInPlace(value);
+    return {
+      encode: (sink) => encodePayload(redacted.value, sink, encodeOptions(signal)),
+      redaction: formatRedactionSummary(redacted.summary),
+    };
+  };
 
+  return async (job: Job, signal: AbortSignal): Promise<ArchiveJobResult> => {
+    const data = checkJobData(job.data);
     let redaction = data.redaction ?? 'off';
+    let encode: ((sink: Sink) => Promise<LayerStats>) | null;
     if (deps.redactor !== undefined && data.redaction === undefined) {
-      const redacted = deps.redactor.redactInPlace(value);
-      value = redacted.value;
-      redaction = formatRedactionSummary(redacted.summary);
+      const redacted = await encodeRedacted(data, deps.redactor, signal);
+      encode = redacted?.encode ?? null;
+      if (redacted !== null) redaction = redacted.redaction;
+    } else {
+      encode = await encodeStored(data, signal);
     }
+    if (encode === null) return gone(data, signal);
 
     const identity = {
       payloadId: data.payloadId,
@@ -118,26 +167,22 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       enqueuedAt: data.enqueuedAt,
       redaction,
     };
-    const stats = await encodePayload(
-      value,
-      async (body, layerStats) => {
-        await storeObject({
-          s3,
-          bucket,
-          key: data.key,
-          body,
-          initialMetadata: toS3Metadata(identity),
-          finalMetadata: () => toS3Metadata({ ...identity, ...layerStats() }),
-          partSizeBytes: deps.partSizeBytes,
-          queueSize: deps.uploadQueueSize,
-          protection: { ...deps.protection, tags: lifecycleTags(data) },
-          abortStaleUploads: job.attemptsMade > 0 || job.stalledCounter > 0,
-          signal,
-        });
-        return layerStats();
-      },
-      { gzipLevel: deps.gzipLevel, signal },
-    );
+    const stats = await encode(async (body, layerStats) => {
+      await storeObject({
+        s3,
+        bucket,
+        key: data.key,
+        body,
+        initialMetadata: toS3Metadata(identity),
+        finalMetadata: () => toS3Metadata({ ...identity, ...layerStats() }),
+        partSizeBytes: deps.partSizeBytes,
+        queueSize: deps.uploadQueueSize,
+        protection: { ...deps.protection, tags: lifecycleTags(data) },
+        abortStaleUploads: job.attemptsMade > 0 || job.stalledCounter > 0,
+        signal,
+      });
+      return layerStats();
+    });
     await writeTaskIndex(s3, bucket, data.key, signal);
     await ledger.release(data.payloadId);
     return {

@@ -1,71 +1,23 @@
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { createGzip, gzipSync, type Gzip } from 'node:zlib';
+import { defaults } from '../config.ts';
 import { base64Encode } from './base64.ts';
 import { jsonChunks } from './json-chunks.ts';
 import { digestCounter, tally, type LayerStats } from './layers.ts';
+import { parallelGzip } from './parallel-gzip.ts';
 
 /**
- * Size of the JSON chunks fed to zlib. Each is one job on libuv's pool, and between jobs zlib
- * waits for the main thread: large chunks keep it busy while stringify goes on (512 KiB beat
- * 128 KiB by 1.2x at level 6 and 1.3x at level 1 on 10 MB payloads; bench/RESULTS.md).
+ * Size of the JSON chunks stringify makes, and of the blocks gzip compresses at once on the
+ * pool: 512 KiB beat 128 KiB by 1.2x at level 6 and 1.3x at level 1 on 10 MB payloads, and a
+ * block this large pays its trip to the pool and its 32 KiB dictionary back many times over.
  */
 export const JSON_CHUNK_BYTES = 512 * 1024;
-/** zlib's output chunk size: a 512 KiB chunk compresses to less, so one pass per chunk. */
-const GZIP_CHUNK_BYTES = 256 * 1024;
-/**
- * JSON chunks handed to zlib and not yet compressed. Stringify runs on the main thread and
- * gzip on libuv's pool: with chunks queued ahead, zlib starts the next one as soon as it is
- * done instead of waiting for the main thread to make it (bench/RESULTS.md, consumer ceiling).
- */
-const CHUNKS_AHEAD = 2;
-
 export interface EncodeOptions {
   gzipLevel: number;
+  /** Blocks compressed at once on libuv's pool; default the number of cores (src/config.ts). */
+  gzipParallelism?: number | undefined;
   signal?: AbortSignal | undefined;
   /** JSON chunk size; default JSON_CHUNK_BYTES. For benchmarks and tuning. */
   jsonChunkBytes?: number | undefined;
-}
-
-/** Resolves when zlib has taken `chunk` in (compressed it), rejects if the stream failed first. */
-function compressed(gzip: Gzip, chunk: Buffer): Promise<void> {
-  const done = new Promise<void>((resolve, reject) => {
-    gzip.write(chunk, (error) => {
-      if (error) reject(error);
-      else resolve();
-    });
-  });
-  // Awaited below, or superseded by the pipeline's own error; never left unhandled.
-  done.catch(() => undefined);
-  return done;
-}
-
-/**
- * Writes the JSON into zlib, keeping up to CHUNKS_AHEAD chunks queued, and ends it. Between
- * chunks it lets the event loop turn, so zlib's completions are seen while stringify goes on.
- * Stops quietly when the pipeline destroyed zlib (its error is the pipeline's); a failure of
- * its own (stringify threw) destroys zlib with it.
- */
-async function feed(
-  chunks: Iterable<Buffer>,
-  gzip: Gzip,
-  onChunk: (chunk: Buffer) => void,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const queued: Promise<void>[] = [];
-  try {
-    for (const chunk of chunks) {
-      if (gzip.destroyed || signal?.aborted === true) return;
-      onChunk(chunk);
-      queued.push(compressed(gzip, chunk));
-      if (queued.length > CHUNKS_AHEAD) await queued.shift();
-      else await nextTurn();
-    }
-    if (!gzip.destroyed) gzip.end();
-  } catch (error) {
-    if (!gzip.destroyed) gzip.destroy(error instanceof Error ? error : new Error(String(error)));
-  }
 }
 
 /**
@@ -73,19 +25,30 @@ async function feed(
  * the size of each layer and the SHA-256 of the JSON. `stats` is complete once the sink has
  * read the stream to its end.
  *
- * Stringify and SHA-256 run on the main thread while zlib compresses the chunks queued before,
- * on libuv's pool: one payload keeps up to two cores busy.
+ * Stringify and SHA-256 run on the main thread; gzip compresses up to `gzipParallelism` blocks
+ * at once on libuv's pool (parallelGzip), so one payload can keep every core busy. Run several
+ * consumers on one machine, or a high concurrency, with a lower `gzipParallelism`: the pool
+ * (UV_THREADPOOL_SIZE, 4 by default) is shared with DNS look-ups and file I/O.
  *
- * A payload whose JSON fits in one chunk is gzipped at once on the main thread (under 2 ms
- * at level 6): for small payloads the round trips to the pool cost more than the compression.
- * The bytes are the same either way.
- *
- * Memory, besides `value` itself: CHUNKS_AHEAD + 1 JSON chunks (1.5 MiB) plus the largest array
- * element, zlib's state (about 256 KiB at level 6) and one 256 KiB gzip chunk and its base64
- * per later stage, plus whatever the sink holds.
+ * Memory, besides `value` itself: `gzipParallelism` + 2 JSON chunks (512 KiB each) plus the
+ * largest array element, their compressed blocks, and one block's base64, plus whatever the
+ * sink holds.
  */
-export async function encodePayload<T>(
+export function encodePayload<T>(
   value: unknown,
+  sink: (base64: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<T>,
+  options: EncodeOptions,
+): Promise<T> {
+  return encodeJson(jsonChunks(value, options.jsonChunkBytes ?? JSON_CHUNK_BYTES), sink, options);
+}
+
+/**
+ * Streams JSON text that exists already (the bytes a producer stored) through gzip and base64
+ * into `sink`, like encodePayload without the stringify stage. Memory: as encodePayload's, with
+ * the source's chunks in place of stringify's.
+ */
+export async function encodeJson<T>(
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
   sink: (base64: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<T>,
   options: EncodeOptions,
 ): Promise<T> {
@@ -93,37 +56,18 @@ export async function encodePayload<T>(
   let gzipBytes = 0;
   let base64Bytes = 0;
   const stats = (): LayerStats => ({ jsonBytes: json.bytes, gzipBytes, base64Bytes, jsonSha256: json.hex() });
-  const onChunk = (chunk: Buffer): void => {
-    json.update(chunk);
-  };
-  const layers = (source: AsyncIterable<Buffer>) =>
-    pipeline(
-      source,
-      tally((chunk) => (gzipBytes += chunk.length)),
-      base64Encode,
-      tally((chunk) => (base64Bytes += chunk.length)),
-      (base64: AsyncIterable<Buffer>) => sink(base64, stats),
-      options.signal === undefined ? {} : { signal: options.signal },
-    );
 
-  const chunks = jsonChunks(value, options.jsonChunkBytes ?? JSON_CHUNK_BYTES);
-  const first = chunks.next();
-  const second = first.done === true ? first : chunks.next();
-  if (second.done === true) {
-    const only = first.done === true ? Buffer.alloc(0) : first.value;
-    onChunk(only);
-    const gzipped = gzipSync(only, { level: options.gzipLevel });
-    return layers(Readable.from([gzipped]));
-  }
-
-  function* all(): Generator<Buffer, void, undefined> {
-    if (first.done !== true) yield first.value;
-    if (second.done !== true) yield second.value;
-    yield* chunks;
-  }
-  const gzip = createGzip({ level: options.gzipLevel, chunkSize: GZIP_CHUNK_BYTES });
-  const piped = layers(gzip);
-  const fed = feed(all(), gzip, onChunk, options.signal);
-  const [result] = await Promise.all([piped, fed]);
-  return result;
+  return pipeline(
+    parallelGzip(
+      tally((chunk) => {
+        json.update(chunk);
+      })(chunks),
+      { level: options.gzipLevel, parallelism: options.gzipParallelism ?? defaults.gzipParallelism },
+    ),
+    tally((chunk) => (gzipBytes += chunk.length)),
+    base64Encode,
+    tally((chunk) => (base64Bytes += chunk.length)),
+    (base64: AsyncIterable<Buffer>) => sink(base64, stats),
+    options.signal === undefined ? {} : { signal: options.signal },
+  );
 }

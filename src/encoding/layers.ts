@@ -14,7 +14,9 @@ export interface LayerStats {
 
 /** Counts (and optionally hashes) the bytes that pass; the stage is a pass-through. */
 export function tally(onChunk: (chunk: Buffer) => void) {
-  return async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void, undefined> {
+  return async function* (
+    source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): AsyncGenerator<Buffer, void, undefined> {
     for await (const chunk of source) {
       onChunk(chunk);
       yield chunk;

@@ -63,16 +63,22 @@ describe('the worker process', () => {
   }
 
   /** Archived in full, or still in Redis with its bytes and its job: never neither. */
+  /**
+   * Where a payload is: still admitted and waiting in Redis for an attempt (even if an aborted
+   * one got its object into S3 before it could release it: the next attempt writes the same
+   * key again), archived and released, or lost.
+   */
   async function whereIs(inspector: QueueInspector, bucket: string, result: Queued, json: string) {
-    if (await objectExists(s3.client, bucket, result.key)) {
-      const head = await headObject(s3.client, bucket, result.key);
-      if (head.Metadata?.['json-sha256'] === sha256(json)) return 'archived';
-    }
     const inRedis =
       (await inspector.isAdmitted(result.payloadId)) &&
       (await inspector.ledger.readPayload(result.payloadId)) === json &&
       ['waiting', 'delayed', 'active'].includes(await inspector.queue.getJobState(result.payloadId));
-    return inRedis ? 'in-redis' : 'lost';
+    if (inRedis) return 'in-redis';
+    if (await objectExists(s3.client, bucket, result.key)) {
+      const head = await headObject(s3.client, bucket, result.key);
+      if (head.Metadata?.['json-sha256'] === sha256(json)) return 'archived';
+    }
+    return 'lost';
   }
 
   function workerEnv(queueName: string, bucket: string, drainTimeoutMs: number): NodeJS.ProcessEnv {

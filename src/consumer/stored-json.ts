@@ -1,0 +1,47 @@
+import type { RedisClient } from '../redis-client.ts';
+
+/**
+ * Bytes read per GETRANGE: one read in flight ahead of the one being compressed, each a small
+ * share of Redis's time, so other clients are not held up by one large payload.
+ */
+export const STORED_JSON_STEP_BYTES = 1024 * 1024;
+
+/**
+ * The stored JSON of a payload, read in STORED_JSON_STEP_BYTES steps (GETRANGE) with the next
+ * step read while the last is processed, or null when the key does not exist. A payload that
+ * shrinks or disappears while it is read (evicted, released by another attempt) fails the read
+ * rather than archiving a truncated document.
+ *
+ * Memory: two steps, whatever the payload's size.
+ */
+export async function openStoredJson(
+  redis: RedisClient,
+  key: string,
+  stepBytes = STORED_JSON_STEP_BYTES,
+): Promise<{ bytes: number; chunks: AsyncGenerator<Buffer, void, undefined> } | null> {
+  const bytes = await redis.strlen(key);
+  if (bytes === 0) return null;
+  const read = (offset: number): Promise<Buffer> => {
+    const reading = redis.getrangeBuffer(key, offset, Math.min(bytes, offset + stepBytes) - 1);
+    // Awaited in turn below; if the reader stops early, a late failure has no one to tell.
+    reading.catch(() => undefined);
+    return reading;
+  };
+  async function* chunks(): AsyncGenerator<Buffer, void, undefined> {
+    let offset = 0;
+    let reading = read(0);
+    while (offset < bytes) {
+      const chunk = await reading;
+      const expected = Math.min(stepBytes, bytes - offset);
+      if (chunk.length !== expected) {
+        throw new Error(
+          `payload ${key} changed while it was read: ${offset + chunk.length} of ${bytes} bytes`,
+        );
+      }
+      offset += chunk.length;
+      if (offset < bytes) reading = read(offset);
+      yield chunk;
+    }
+  }
+  return { bytes, chunks: chunks() };
+}

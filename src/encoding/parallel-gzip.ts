@@ -1,0 +1,102 @@
+import { promisify } from 'node:util';
+import { constants, crc32, deflateRaw, deflateRawSync, gzipSync, type ZlibOptions } from 'node:zlib';
+
+const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
+
+/** Deflate's window: each block is primed with this much of the data before it. */
+const WINDOW_BYTES = 32 * 1024;
+/**
+ * Most of zlib's output buffer per pass. Each pass is one trip to the pool: at the default
+ * 16 KiB a 512 KiB block took seven trips at level 1 (1.5x its compression time). A smaller
+ * block gets a buffer its own size (what deflate can at worst make of it, plus slack).
+ */
+const MAX_OUTPUT_CHUNK_BYTES = 256 * 1024;
+/** A gzip header with no name, no mtime and OS "unix", as zlib's own gzip writes it. */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03]);
+
+export interface ParallelGzipOptions {
+  level: number;
+  /**
+   * Blocks compressed at once on libuv's pool. One more is queued, so a pool thread that ends
+   * one starts the next at once instead of waiting for the main thread to hand it over.
+   */
+  parallelism: number;
+}
+
+/**
+ * Gzip that compresses blocks at once on libuv's pool, as pigz does: each block is raw deflate
+ * primed with the 32 KiB before it (so the ratio is that of one stream) and ended with a sync
+ * flush (so the blocks join byte-aligned), then an empty final block and the trailer (CRC-32
+ * and length of the whole input). The output is one ordinary gzip member that every gunzip
+ * reads; only its compressed bytes differ from zlib's single-threaded gzip.
+ *
+ * Input of one block only is gzipped at once on the calling thread: a trip to the pool costs
+ * more than compressing a small payload (bench/RESULTS.md, consumer ceiling).
+ *
+ * Memory: `parallelism` + 2 input blocks (one looked ahead) and their compressed output, plus
+ * one 32 KiB dictionary.
+ */
+export async function* parallelGzip(
+  blocks: AsyncIterable<Buffer> | Iterable<Buffer>,
+  options: ParallelGzipOptions,
+): AsyncGenerator<Buffer, void, undefined> {
+  const { level } = options;
+  const parallelism = Math.max(1, options.parallelism);
+  const source = (async function* () {
+    for await (const block of blocks) if (block.length > 0) yield block;
+  })();
+  try {
+    const first = await source.next();
+    const second = first.done === true ? first : await source.next();
+    if (second.done === true) {
+      yield gzipSync(first.done === true ? Buffer.alloc(0) : first.value, { level });
+      return;
+    }
+
+    yield GZIP_HEADER;
+    let crc = 0;
+    let size = 0;
+    let window: Buffer | undefined;
+    const inFlight: Promise<Buffer>[] = [];
+    const start = (block: Buffer): void => {
+      crc = crc32(block, crc);
+      size += block.length;
+      const compressing = deflateRawAsync(block, {
+        level,
+        chunkSize: Math.min(MAX_OUTPUT_CHUNK_BYTES, block.length + 1024),
+        finishFlush: constants.Z_SYNC_FLUSH,
+        ...(window === undefined ? {} : { dictionary: window }),
+      });
+      // Awaited in order below; if the reader stops early, a late failure has no one to tell.
+      compressing.catch(() => undefined);
+      inFlight.push(compressing);
+      window = tail(window, block);
+    };
+    start(first.value as Buffer);
+    start(second.value);
+    for (let next = await source.next(); ; next = await source.next()) {
+      while (inFlight.length > parallelism || (next.done === true && inFlight.length > 0)) {
+        const oldest = inFlight.shift();
+        if (oldest !== undefined) yield await oldest;
+      }
+      if (next.done === true) break;
+      start(next.value);
+    }
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc >>> 0, 0);
+    trailer.writeUInt32LE(size % 2 ** 32, 4);
+    yield Buffer.concat([
+      deflateRawSync(Buffer.alloc(0), { level, finishFlush: constants.Z_FINISH }),
+      trailer,
+    ]);
+  } finally {
+    await source.return();
+  }
+}
+
+/** The last WINDOW_BYTES of everything seen so far, copied: blocks are not kept alive. */
+function tail(previous: Buffer | undefined, block: Buffer): Buffer {
+  if (block.length >= WINDOW_BYTES) return Buffer.from(block.subarray(block.length - WINDOW_BYTES));
+  const joined = previous === undefined ? block : Buffer.concat([previous, block]);
+  return Buffer.from(joined.subarray(Math.max(0, joined.length - WINDOW_BYTES)));
+}

@@ -1,0 +1,90 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStoredJson } from '../../src/consumer/stored-json.ts';
+import { samplePayload } from '../../src/demo/sample-payload.ts';
+import { loadDebugPayload } from '../../src/pull.ts';
+import { useLeakGuard } from '../support/leak-guard.ts';
+import {
+  startTestRedis,
+  startTestS3,
+  uniqueQueueName,
+  type TestRedis,
+  type TestS3,
+} from '../support/servers.ts';
+import { waitFor } from '../support/wait.ts';
+
+const guard = useLeakGuard();
+let redis: TestRedis;
+let s3: TestS3;
+let client: Redis;
+
+beforeAll(async () => {
+  [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
+  client = new Redis(redis.url);
+});
+afterAll(async () => {
+  await client.quit();
+  await Promise.all([redis.destroy(), s3.destroy()]);
+});
+
+async function drain(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+describe('stored JSON', () => {
+  const bytes = Buffer.from(JSON.stringify(samplePayload({ targetBytes: 300_000, seed: 5 })));
+
+  it('is read in steps, byte for byte, and a missing key is null', async () => {
+    await client.set('stored:whole', bytes);
+    const stored = await openStoredJson(client, 'stored:whole', 64 * 1024);
+    if (stored === null) throw new Error('stored:whole was not written');
+    expect(stored.bytes).toBe(bytes.length);
+    expect((await drain(stored.chunks)).equals(bytes)).toBe(true);
+    expect(await openStoredJson(client, 'stored:missing')).toBeNull();
+  });
+
+  it('fails the read when the payload disappears while it is read, instead of archiving a part', async () => {
+    await client.set('stored:vanishing', bytes);
+    const stored = await openStoredJson(client, 'stored:vanishing', 64 * 1024);
+    if (stored === null) throw new Error('stored:vanishing was not written');
+    const read = async () => {
+      for await (const chunk of stored.chunks) {
+        expect(chunk.length).toBe(64 * 1024);
+        await client.del('stored:vanishing');
+      }
+    };
+    await expect(read()).rejects.toThrow(
+      /stored:vanishing changed while it was read: 131072 of 3\d{5} bytes/,
+    );
+  });
+
+  it('is archived as stored when the consumer has no redaction to do, across many steps and blocks', async () => {
+    const queueName = uniqueQueueName('stored');
+    const bucket = await s3.createBucket();
+    const payload = samplePayload({ targetBytes: 3_500_000, seed: 9 });
+    const producer = guard.producer({ redisUrl: redis.url, queueName });
+    const result = await producer.enqueue(payload, { taskId: 'stored-3mb' });
+    if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
+    const consumer = await guard.consumer({
+      redisUrl: redis.url,
+      queueName,
+      bucket,
+      s3Endpoint: s3.endpoint,
+      credentials: s3.credentials,
+      redact: false,
+    });
+    await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
+      what: 'the payload to be archived',
+      timeoutMs: 20_000,
+    });
+    await consumer.close();
+    await producer.close();
+    // loadDebugPayload checks the JSON's length and SHA-256 against the object's metadata.
+    const pulled = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+    expect(pulled.payload).toEqual(payload);
+    expect(Number(pulled.metadata.jsonBytes)).toBe(Buffer.byteLength(JSON.stringify(payload)));
+    expect(pulled.metadata.redaction).toBe('off');
+  });
+});
