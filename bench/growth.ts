@@ -16,7 +16,14 @@ import { silentLogger, uniqueQueue } from './lib/pipeline.ts';
 import { fixed, ratio, table, type Headline } from './lib/report.ts';
 import { benchRedis, startConsumer, startRedis, startS3, waitDrained } from './lib/services.ts';
 
+/** The consumer's two ways to read a payload (src/consumer/archive-processor.ts). */
+const READ_MODES = [
+  { name: 'redaction in the consumer (default): GET, parse, redact, stringify', redaction: true },
+  { name: 'nothing left to redact (producer redacted, or off): stored JSON streamed', redaction: false },
+] as const;
+
 interface RssRow {
+  mode: string;
   label: string;
   jsonBytes: number;
   baselineMb: number;
@@ -39,46 +46,50 @@ async function consumerRss(ctx: BenchContext, redisUrl: string): Promise<RssRow[
     collectGarbage();
     ctx.log(`consumer RSS: building a ${size / 1e6} MB payload`);
     const payload = benchPayload(size, 11);
-    const queueName = uniqueQueue('rss');
-    const consumer = await startConsumer({
-      redisUrl,
-      queueName,
-      bucket: s3.bucket,
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
-    });
-    const producer = createDebugPayloadProducer({
-      redisUrl,
-      queueName,
-      maxQueued: 1_000,
-      maxQueuedBytes: 2 * 1024 ** 3,
-      maxPayloadBytes: 512 * 1024 ** 2,
-      maxInFlightBytes: 1024 ** 3,
-      enqueueTimeoutMs: 60_000,
-      logger: silentLogger,
-    });
-    await producer.enqueue(benchPayload(1e6).value, { taskId: 'warm-up' });
-    await waitDrained(redis, queueName, 60_000);
-    const before = await consumer.reset();
-    ctx.log(`consumer RSS: archiving ${payload.label}`);
-    const started = performance.now();
-    const result = await producer.enqueue(payload.value, { taskId: `big-${size}` });
-    if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
-    await waitDrained(redis, queueName, 600_000, 20);
-    const seconds = (performance.now() - started) / 1000;
-    const after = await consumer.stats();
-    rows.push({
-      label: payload.label,
-      jsonBytes: payload.bytes.length,
-      baselineMb: before.baselineRssMb,
-      peakMb: after.peakRssMb,
-      growthMb: after.peakRssMb - before.baselineRssMb,
-      peakHeapMb: after.peakHeapUsedMb,
-      seconds,
-    });
-    await producer.close();
-    await consumer.stop();
-    await redis.flushdb();
+    for (const mode of READ_MODES) {
+      const queueName = uniqueQueue('rss');
+      const consumer = await startConsumer({
+        redisUrl,
+        queueName,
+        bucket: s3.bucket,
+        s3Endpoint: s3.endpoint,
+        credentials: s3.credentials,
+        redaction: mode.redaction,
+      });
+      const producer = createDebugPayloadProducer({
+        redisUrl,
+        queueName,
+        maxQueued: 1_000,
+        maxQueuedBytes: 2 * 1024 ** 3,
+        maxPayloadBytes: 512 * 1024 ** 2,
+        maxInFlightBytes: 1024 ** 3,
+        enqueueTimeoutMs: 60_000,
+        logger: silentLogger,
+      });
+      await producer.enqueue(benchPayload(1e6).value, { taskId: 'warm-up' });
+      await waitDrained(redis, queueName, 60_000);
+      const before = await consumer.reset();
+      ctx.log(`consumer RSS: archiving ${payload.label}, ${mode.name}`);
+      const started = performance.now();
+      const result = await producer.enqueue(payload.value, { taskId: `big-${size}` });
+      if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
+      await waitDrained(redis, queueName, 600_000, 20);
+      const seconds = (performance.now() - started) / 1000;
+      const after = await consumer.stats();
+      rows.push({
+        mode: mode.name,
+        label: payload.label,
+        jsonBytes: payload.bytes.length,
+        baselineMb: before.baselineRssMb,
+        peakMb: after.peakRssMb,
+        growthMb: after.peakRssMb - before.baselineRssMb,
+        peakHeapMb: after.peakHeapUsedMb,
+        seconds,
+      });
+      await producer.close();
+      await consumer.stop();
+      await redis.flushdb();
+    }
   }
   forgetPayloads();
   await s3.stop();
@@ -180,18 +191,26 @@ await runBench('growth', async (ctx) => {
   const server = await startRedis();
   const rss = await consumerRss(ctx, server.url);
   const latency = await enqueueLatency(ctx, server.url);
-  const [small, large] = rss;
-  const sizeRatio = small && large ? large.jsonBytes / small.jsonBytes : Number.NaN;
-  const growthRatio = small && large ? large.growthMb / small.growthMb : Number.NaN;
   const p50Ratio = latency.last.p50 / latency.first.p50;
+  const growthByMode = READ_MODES.map((mode) => {
+    const [small, large] = rss.filter((row) => row.mode === mode.name);
+    const sizeRatio = small && large ? large.jsonBytes / small.jsonBytes : Number.NaN;
+    return {
+      mode,
+      small,
+      large,
+      sizeRatio,
+      growthRatio: small && large ? large.growthMb / small.growthMb : Number.NaN,
+    };
+  });
   const headline: Headline[] = [
-    {
+    ...growthByMode.map(({ mode, small, large, sizeRatio, growthRatio }) => ({
       benchmark: '7 growth',
-      metric: `consumer peak RSS growth, ${large?.label ?? ''} / ${small?.label ?? ''} payload (${fixed(large?.growthMb ?? Number.NaN, 0)} MB vs ${fixed(small?.growthMb ?? Number.NaN, 0)} MB; ${fixed(sizeRatio, 0)}x the bytes)`,
+      metric: `consumer peak RSS growth, ${large?.label ?? ''} / ${small?.label ?? ''} payload, ${mode.name} (${fixed(large?.growthMb ?? Number.NaN, 0)} MB vs ${fixed(small?.growthMb ?? Number.NaN, 0)} MB; ${fixed(sizeRatio, 0)}x the bytes)`,
       goal: 'bounded (well under the size ratio)',
       measured: ratio(growthRatio),
       met: growthRatio < sizeRatio * 0.5,
-    },
+    })),
     {
       benchmark: '7 growth',
       metric: `enqueue p50, last / first ${latency.window} of ${latency.total} (${fixed(latency.first.p50 * 1000, 0)} µs -> ${fixed(latency.last.p50 * 1000, 0)} µs; listeners ${latency.listenersFirst} -> ${latency.listenersLast}, connections ${latency.connectionsFirst} -> ${latency.connectionsLast})`,
@@ -206,10 +225,11 @@ await runBench('growth', async (ctx) => {
   const markdown = [
     '### Consumer RSS while archiving one large payload',
     '',
-    'The consumer in its own process (defaults: redaction on, 8 MiB parts, queue size 2), a fresh one per payload, RSS sampled every 10 ms; baseline taken after a 1 MB warm-up payload.',
+    'The consumer in its own process (defaults: 8 MiB parts, queue size 2), a fresh one per payload and mode, RSS sampled every 10 ms; baseline taken after a 1 MB warm-up payload.',
     '',
     table(
       [
+        'mode',
         'payload',
         'JSON bytes',
         'baseline RSS MB',
@@ -220,6 +240,7 @@ await runBench('growth', async (ctx) => {
         'seconds',
       ],
       rss.map((r) => [
+        r.mode,
         r.label,
         r.jsonBytes,
         fixed(r.baselineMb, 0),
@@ -231,7 +252,7 @@ await runBench('growth', async (ctx) => {
       ]),
     ),
     '',
-    'The encode stages and the upload are bounded (about 1 MiB plus 8 MiB x 3 of parts), but the consumer reads the whole JSON from Redis as one string and `JSON.parse`s it (redaction needs the value): those two are proportional to the payload, so the peak grows with it. Streaming the stored JSON out of Redis (GETRANGE in chunks) into gzip, with redaction done in the producer or by a streaming pass, would make it bounded.',
+    'The encode stages and the upload are bounded (a few 512 KiB blocks plus 8 MiB x 3 of parts). A payload with nothing left to redact is read from Redis in 1 MiB steps, so its peak does not grow with it. One the consumer redacts is read whole as one string and `JSON.parse`d (redaction needs the value): those two are proportional to the payload, bounded by maxPayloadBytes x concurrency; set `DEBUG_ARCHIVE_REDACT_IN_PRODUCER` where payloads are very large.',
     '',
     `### Enqueue latency over ${latency.total} enqueues (${latency.payloadBytes}-byte payload, one at a time, no consumer)`,
     '',
@@ -255,10 +276,11 @@ await runBench('growth', async (ctx) => {
     '',
     `Listeners on the producer's Redis client ${latency.listenersFirst} -> ${latency.listenersLast}; Redis connections ${latency.connectionsFirst} -> ${latency.connectionsLast}; heap used after GC ${fixed(latency.heapFirstMb, 1)} MB -> ${fixed(latency.heapLastMb, 1)} MB; ${fixed(latency.total / latency.seconds, 0)} enqueues/s.`,
   ].join('\n');
+  const redacting = growthByMode[0];
   const proposals =
-    small && large
+    redacting?.small && redacting.large
       ? [
-          `Consumer memory (src/consumer/archive-processor.ts): peak RSS grows ${fixed(small.growthMb, 0)} MB for ${small.label} and ${fixed(large.growthMb, 0)} MB for ${large.label} (${fixed(large.growthMb / (large.jsonBytes / 1024 / 1024), 1)}x the JSON): the JSON string and its parsed value. When the job says the producer redacted already, stream the stored bytes (GETRANGE in 1 MiB steps) through gzip/base64 instead of GET + JSON.parse + re-stringify; otherwise cap concurrency by bytes, not payload count.`,
+          `Consumer memory with redaction in the consumer (src/consumer/archive-processor.ts): peak RSS grows ${fixed(redacting.small.growthMb, 0)} MB for ${redacting.small.label} and ${fixed(redacting.large.growthMb, 0)} MB for ${redacting.large.label} (${fixed(redacting.large.growthMb / (redacting.large.jsonBytes / 1024 / 1024), 1)}x the JSON): the JSON string and its parsed value. Cap the consumer's concurrency by bytes in flight, not payload count, or redact with a streaming pass over the stored JSON.`,
         ]
       : [];
   return { id: 'growth', title: '7. Growth', markdown, headline, charts: [], proposals };

@@ -3,6 +3,12 @@ import { constants, crc32, deflateRaw, deflateRawSync, gzipSync, type ZlibOption
 
 const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
 
+/**
+ * Largest block compressed as one job; larger input is cut (a 1 MiB read from Redis is two
+ * jobs, so two cores). Large enough that its trip to the pool and its dictionary are paid back
+ * many times over: 512 KiB beat 128 KiB by 1.2x at level 6 on 10 MB payloads.
+ */
+export const MAX_BLOCK_BYTES = 512 * 1024;
 /** Deflate's window: each block is primed with this much of the data before it. */
 const WINDOW_BYTES = 32 * 1024;
 /**
@@ -24,13 +30,13 @@ export interface ParallelGzipOptions {
 }
 
 /**
- * Gzip that compresses blocks at once on libuv's pool, as pigz does: each block is raw deflate
+ * Gzip that compresses blocks (of at most MAX_BLOCK_BYTES) at once on libuv's pool, as pigz does: each block is raw deflate
  * primed with the 32 KiB before it (so the ratio is that of one stream) and ended with a sync
  * flush (so the blocks join byte-aligned), then an empty final block and the trailer (CRC-32
  * and length of the whole input). The output is one ordinary gzip member that every gunzip
  * reads; only its compressed bytes differ from zlib's single-threaded gzip.
  *
- * Input of one block only is gzipped at once on the calling thread: a trip to the pool costs
+ * Input of one block only (at most MAX_BLOCK_BYTES) is gzipped at once on the calling thread: a trip to the pool costs
  * more than compressing a small payload (bench/RESULTS.md, consumer ceiling).
  *
  * Memory: `parallelism` + 2 input blocks (one looked ahead) and their compressed output, plus
@@ -43,7 +49,11 @@ export async function* parallelGzip(
   const { level } = options;
   const parallelism = Math.max(1, options.parallelism);
   const source = (async function* () {
-    for await (const block of blocks) if (block.length > 0) yield block;
+    for await (const block of blocks) {
+      for (let offset = 0; offset < block.length; offset += MAX_BLOCK_BYTES) {
+        yield block.subarray(offset, offset + MAX_BLOCK_BYTES);
+      }
+    }
   })();
   try {
     const first = await source.next();
