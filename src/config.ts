@@ -42,6 +42,11 @@ export const defaults = {
   admissionPolicy: 'drop-newest',
   /** Redact secrets in the consumer before anything reaches S3. */
   redact: true,
+  /**
+   * JSON bytes one consumer holds parsed for redaction at once (each takes about 4x its JSON in
+   * memory); a larger payload is redacted alone. Payloads with nothing to redact do not count.
+   */
+  maxRedactingBytes: 128 * MiB,
   /** Redact in the producer instead, so secrets never reach Redis either; costs the task a slower stringify. */
   redactInProducer: false,
   /** With the `wait` policy, how long an enqueue waits for room (at most enqueueTimeoutMs). */
@@ -207,6 +212,7 @@ export const consumerSchema = sharedSchema.extend({
   metricsPort: whole(0, 65_535).optional(),
   metricsHost: z.string().min(1).default(defaults.metricsHost),
   redact: flag.default(defaults.redact),
+  maxRedactingBytes: whole(MiB, 64 * 1024 * MiB).default(defaults.maxRedactingBytes),
   serverSideEncryption: z
     .enum(['AES256', 'aws:kms', 'none'], { error: 'expected AES256, aws:kms or none' })
     .default(defaults.serverSideEncryption),
@@ -247,6 +253,7 @@ export const environmentVariables = {
   maxInFlightBytes: 'DEBUG_ARCHIVE_MAX_IN_FLIGHT_BYTES',
   admissionPolicy: 'DEBUG_ARCHIVE_ADMISSION_POLICY',
   redact: 'DEBUG_ARCHIVE_REDACT',
+  maxRedactingBytes: 'DEBUG_ARCHIVE_MAX_REDACTING_BYTES',
   redactInProducer: 'DEBUG_ARCHIVE_REDACT_IN_PRODUCER',
   redactKeys: 'DEBUG_ARCHIVE_REDACT_KEYS',
   keepKeys: 'DEBUG_ARCHIVE_KEEP_KEYS',

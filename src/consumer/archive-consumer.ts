@@ -13,6 +13,7 @@ import { registerNodeMetrics } from '../metrics/definitions.ts';
 import { createConsumerRedis, type RedisClient } from '../redis-client.ts';
 import { createS3Agents, createS3Client, type S3Agents, type S3ClientOptions } from '../storage/s3-client.ts';
 import { createArchiveProcessor } from './archive-processor.ts';
+import { ByteBudget } from './byte-budget.ts';
 import { startOpsServer } from './ops-server.ts';
 import { Redactor, type RedactionOptions } from '../redaction/redactor.ts';
 
@@ -79,8 +80,8 @@ export interface ArchiveConsumer {
  *
  * Memory: per archive in flight, about partSizeBytes x (uploadQueueSize + 1) in lib-storage
  * and (gzipParallelism + 2) x 512 KiB in the encoding stages, plus, for a payload redacted
- * here, its JSON and its parsed value (each at most maxPayloadBytes, the value a small
- * multiple of it); a payload redacted by the producer, or with redaction off, streams from
+ * here, its JSON and its parsed value (about 4x its JSON bytes), with at most
+ * maxRedactingBytes of JSON held so at once (or one larger payload alone); a payload redacted by the producer, or with redaction off, streams from
  * Redis in 1 MiB steps instead. `concurrency` of those at once.
  */
 export async function startArchiveConsumer(options: ArchiveConsumerOptions): Promise<ArchiveConsumer> {
@@ -146,6 +147,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       ledger,
       logger,
       redis,
+      redactingBudget: new ByteBudget(settings.maxRedactingBytes),
       gzipLevel: settings.gzipLevel,
       gzipParallelism: settings.gzipParallelism,
       partSizeBytes: settings.partSizeBytes,

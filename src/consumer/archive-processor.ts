@@ -10,6 +10,7 @@ import { toS3Metadata } from '../storage/object-metadata.ts';
 import { storeObject, type ObjectProtection } from '../storage/store-object.ts';
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
+import type { ByteBudget } from './byte-budget.ts';
 import { openStoredJson } from './stored-json.ts';
 
 export interface ArchiveProcessorDeps {
@@ -25,6 +26,8 @@ export interface ArchiveProcessorDeps {
   uploadQueueSize: number;
   /** Redacts secrets before anything is stringified for S3; undefined turns redaction off. */
   redactor: Redactor | undefined;
+  /** JSON bytes held parsed for redaction at once, across this consumer's archives. */
+  redactingBudget: ByteBudget;
   /** Encryption at rest and storage class of every object. */
   protection: Omit<ObjectProtection, 'tags'>;
 }
@@ -45,10 +48,11 @@ function checkJobData(data: unknown): ArchiveJobData {
     typeof candidate?.payloadId !== 'string' ||
     typeof candidate.key !== 'string' ||
     typeof candidate.taskId !== 'string' ||
-    typeof candidate.enqueuedAt !== 'string'
+    typeof candidate.enqueuedAt !== 'string' ||
+    typeof candidate.jsonBytes !== 'number'
   ) {
     throw new UnrecoverableError(
-      'archive job data is not an ArchiveJobData (payloadId, key, taskId, enqueuedAt)',
+      'archive job data is not an ArchiveJobData (payloadId, key, taskId, enqueuedAt, jsonBytes)',
     );
   }
   return candidate as ArchiveJobData;
@@ -91,7 +95,8 @@ type Sink = (body: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<La
  * from Redis as stored, in 1 MiB steps, straight into gzip: no parse, no second stringify, and
  * memory that does not grow with the payload. One that needs redaction is read whole, parsed,
  * redacted and stringified again (JSONStream): its JSON and its parsed value are in memory
- * together, so the consumer's memory is bounded by concurrency x maxPayloadBytes x about 4.
+ * together (about 4x its JSON bytes), so those archives hold at most `redactingBudget` JSON
+ * bytes at once, or one payload alone when it is larger than that.
  */
 export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   const { s3, bucket, ledger, logger } = deps;
@@ -147,19 +152,14 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     };
   };
 
-  return async (job: Job, signal: AbortSignal): Promise<ArchiveJobResult> => {
-    const data = checkJobData(job.data);
-    let redaction = data.redaction ?? 'off';
-    let encode: ((sink: Sink) => Promise<LayerStats>) | null;
-    if (deps.redactor !== undefined && data.redaction === undefined) {
-      const redacted = await encodeRedacted(data, deps.redactor, signal);
-      encode = redacted?.encode ?? null;
-      if (redacted !== null) redaction = redacted.redaction;
-    } else {
-      encode = await encodeStored(data, signal);
-    }
+  const archive = async (
+    job: Job,
+    data: ArchiveJobData,
+    encode: ((sink: Sink) => Promise<LayerStats>) | null,
+    redaction: string,
+    signal: AbortSignal,
+  ): Promise<ArchiveJobResult> => {
     if (encode === null) return gone(data, signal);
-
     const identity = {
       payloadId: data.payloadId,
       taskId: data.taskId,
@@ -191,5 +191,19 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       gzipBytes: stats.gzipBytes,
       base64Bytes: stats.base64Bytes,
     };
+  };
+
+  return async (job: Job, signal: AbortSignal): Promise<ArchiveJobResult> => {
+    const data = checkJobData(job.data);
+    if (deps.redactor === undefined || data.redaction !== undefined) {
+      return archive(job, data, await encodeStored(data, signal), data.redaction ?? 'off', signal);
+    }
+    const release = await deps.redactingBudget.acquire(data.jsonBytes, signal);
+    try {
+      const redacted = await encodeRedacted(data, deps.redactor, signal);
+      return await archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
+    } finally {
+      release();
+    }
   };
 }

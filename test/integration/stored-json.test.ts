@@ -87,4 +87,39 @@ describe('stored JSON', () => {
     expect(Number(pulled.metadata.jsonBytes)).toBe(Buffer.byteLength(JSON.stringify(payload)));
     expect(pulled.metadata.redaction).toBe('off');
   });
+
+  it('is parsed for redaction within the byte budget: payloads over it archive one at a time, none waits forever', async () => {
+    const queueName = uniqueQueueName('budget');
+    const bucket = await s3.createBucket();
+    const payloads = Array.from({ length: 4 }, (_, i) => ({
+      ...samplePayload({ targetBytes: 1_500_000, seed: 20 + i }),
+      headers: { Authorization: 'Bearer budget-secret' },
+    }));
+    const producer = guard.producer({ redisUrl: redis.url, queueName });
+    const results = [];
+    for (const [i, payload] of payloads.entries()) {
+      const result = await producer.enqueue(payload, { taskId: `budget-${i}` });
+      if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
+      results.push(result);
+    }
+    const consumer = await guard.consumer({
+      redisUrl: redis.url,
+      queueName,
+      bucket,
+      s3Endpoint: s3.endpoint,
+      credentials: s3.credentials,
+      concurrency: 4,
+      maxRedactingBytes: 1024 * 1024,
+    });
+    await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
+      what: 'every payload to be archived',
+      timeoutMs: 30_000,
+    });
+    await consumer.close();
+    await producer.close();
+    for (const result of results) {
+      const pulled = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+      expect(JSON.stringify(pulled.payload)).not.toContain('budget-secret');
+    }
+  });
 });
