@@ -2,19 +2,13 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { workerOpsRoutes } from '../../src/cli/worker-command.ts';
 import { CpuProfiler } from '../../src/consumer/cpu-profiler.ts';
 import { freePort } from '../../src/local/free-port.ts';
 import { testLogger, useLeakGuard } from '../support/leak-guard.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -29,17 +23,10 @@ async function expectCpuProfile(path: string): Promise<void> {
 }
 
 describe('on-demand CPU profiles', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
+  const servers = useTestServers();
   let directory: string;
   const guard = useLeakGuard();
 
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  afterAll(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
   beforeEach(async () => {
     directory = await mkdtemp(join(tmpdir(), 'debug-archiver-profiles-'));
   });
@@ -50,11 +37,11 @@ describe('on-demand CPU profiles', () => {
   it('POST /debug/cpu-profile records for N seconds, answers with the file, 409 while busy, 400 for a bad N', async () => {
     const profiler = new CpuProfiler({ directory });
     const consumer = await guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName: uniqueQueueName('profile'),
-      bucket: await s3.createBucket(),
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      bucket: await servers.s3.createBucket(),
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
       metricsPort: 0,
       metricsHost: '127.0.0.1',
       extendOpsServer: workerOpsRoutes({ queueUi: false, profileSeconds: 30 }, profiler, testLogger()),
@@ -121,12 +108,12 @@ describe('on-demand CPU profiles', () => {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: process.env.HOME ?? '/tmp',
         LOG_LEVEL: 'info',
-        REDIS_URL: redis.url,
-        DEBUG_ARCHIVE_BUCKET: await s3.createBucket(),
+        REDIS_URL: servers.redis.url,
+        DEBUG_ARCHIVE_BUCKET: await servers.s3.createBucket(),
         DEBUG_ARCHIVE_QUEUE: uniqueQueueName('profile-worker'),
-        S3_ENDPOINT: s3.endpoint,
-        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+        S3_ENDPOINT: servers.s3.endpoint,
+        AWS_ACCESS_KEY_ID: servers.s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: servers.s3.credentials.secretAccessKey,
         AWS_REGION: 'us-east-1',
         METRICS_PORT: String(port),
         METRICS_HOST: '127.0.0.1',

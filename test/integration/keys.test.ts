@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ARCHIVE_JOB_NAME, type ArchiveJobData, type ArchiveJobResult } from '../../src/archive-job.ts';
 import { parseObjectKey } from '../../src/object-key.ts';
 import type { DebugPayloadMeta, EnqueueResult } from '../../src/producer/producer.ts';
 import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const HOSTILE_TASK_IDS = [
@@ -52,29 +46,21 @@ function directoryOf(key: string): string {
 }
 
 describe('object keys', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
+  const servers = useTestServers();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  afterAll(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
 
   async function setUp(label: string) {
     const queueName = uniqueQueueName(label);
-    const bucket = await s3.createBucket();
-    const producer = guard.producer({ redisUrl: redis.url, queueName });
-    const inspector = guard.inspector(redis.url, queueName);
+    const bucket = await servers.s3.createBucket();
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName });
+    const inspector = guard.inspector(servers.redis.url, queueName);
     const startConsumer = () =>
       guard.consumer({
-        redisUrl: redis.url,
+        redisUrl: servers.redis.url,
         queueName,
         bucket,
-        s3Endpoint: s3.endpoint,
-        credentials: s3.credentials,
+        s3Endpoint: servers.s3.endpoint,
+        credentials: servers.s3.credentials,
         concurrency: 4,
       });
     return { queueName, bucket, producer, inspector, startConsumer };
@@ -93,14 +79,16 @@ describe('object keys', () => {
         metas.map(async (meta, index) => queued(await producer.enqueue({ index }, meta))),
       );
       await inspector.waitForArchived(results.map((result) => result.payloadId));
-      expect(await listPayloadKeys(s3.client, bucket)).toEqual(results.map((result) => result.key).sort());
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toEqual(
+        results.map((result) => result.key).sort(),
+      );
       for (const [index, result] of results.entries()) {
         const meta = metas[index];
         const parsed = parseObjectKey(result.key);
         expect(parsed.payloadId).toBe(result.payloadId);
         expect(parsed.taskId).toBe(meta?.taskId);
         expect(parsed.integration).toBe(meta?.integration);
-        const loaded = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+        const loaded = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
         expect(loaded.payload).toEqual({ index });
         expect(loaded.metadata.payloadId).toBe(result.payloadId);
         expect(loaded.metadata.taskId).toBe(meta?.taskId);
@@ -144,7 +132,9 @@ describe('object keys', () => {
       expect(new Set(directories).size).toBe(HOSTILE_TASK_IDS.length);
 
       await inspector.waitForArchived(results.map((result) => result.payloadId));
-      expect(await listPayloadKeys(s3.client, bucket)).toEqual(results.map((result) => result.key).sort());
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toEqual(
+        results.map((result) => result.key).sort(),
+      );
     } finally {
       await producer.close();
       await consumer.close();
@@ -174,7 +164,7 @@ describe('object keys', () => {
         ),
       );
       await inspector.waitForArchived(results.map((result) => result.payloadId));
-      expect(await listPayloadKeys(s3.client, bucket)).toHaveLength(5);
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toHaveLength(5);
 
       // The same job again, as a retry after a lost completion would run it.
       for (const result of results) {
@@ -208,7 +198,9 @@ describe('object keys', () => {
         ),
       );
       for (const outcome of outcomes) expect(outcome.alreadyArchived).toBe(true);
-      expect(await listPayloadKeys(s3.client, bucket)).toEqual(results.map((result) => result.key).sort());
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toEqual(
+        results.map((result) => result.key).sort(),
+      );
       expect(await inspector.usage()).toEqual({ payloads: 0, bytes: 0 });
     } finally {
       await producer.close();
@@ -251,10 +243,10 @@ describe('object keys', () => {
       } finally {
         await consumer.close();
       }
-      const keys = await listPayloadKeys(s3.client, bucket);
+      const keys = await listPayloadKeys(servers.s3.client, bucket);
       expect(keys.sort()).toEqual(results.map((result) => result.key).sort());
       for (const [index, result] of results.entries()) {
-        const loaded = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+        const loaded = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
         expect(loaded.payload).toEqual({ index, body: 'z'.repeat(50_000) });
       }
     } finally {

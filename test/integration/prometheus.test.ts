@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { ArchiveConsumer } from '../../src/consumer/archive-consumer.ts';
 import { freePort } from '../../src/local/free-port.ts';
@@ -14,13 +14,7 @@ import type { EnqueueResult } from '../../src/producer/producer.ts';
 import { createProducerRedis } from '../../src/redis-client.ts';
 import { useLeakGuard, type LeakGuard } from '../support/leak-guard.ts';
 import { wordyText } from '../support/payloads.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, startTestS3, uniqueQueueName } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 /** Payloads archived, and dropped because the queue is full, in each scenario. */
@@ -112,16 +106,8 @@ interface Archiving {
 }
 
 describe('metrics scraped by Prometheus, health and readiness', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
+  const servers = useTestServers();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  afterAll(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
 
   /**
    * A producer with its own registry fills a queue bounded to ARCHIVED payloads, has
@@ -131,13 +117,13 @@ describe('metrics scraped by Prometheus, health and readiness', () => {
    */
   async function archiveAndDrop(label: string): Promise<Archiving> {
     const queueName = uniqueQueueName(label);
-    const bucket = await s3.createBucket();
+    const bucket = await servers.s3.createBucket();
     const producerRegistry = new Registry();
     // The producer's kind of client, connected before the first enqueue: a producer fails fast
     // (redis_unavailable) while its connection is still being made. A long enqueue timeout, so a
     // loaded machine cannot turn the expected outcomes into redis_unavailable drops.
     const enqueueTimeoutMs = 10_000;
-    const producerRedis = createProducerRedis(redis.url, enqueueTimeoutMs);
+    const producerRedis = createProducerRedis(servers.redis.url, enqueueTimeoutMs);
     producerRedis.on('error', () => undefined);
     const producer = guard.producer({
       redis: producerRedis,
@@ -172,11 +158,11 @@ describe('metrics scraped by Prometheus, health and readiness', () => {
       ]);
 
       consumer = await guard.consumer({
-        redisUrl: redis.url,
+        redisUrl: servers.redis.url,
         queueName,
         bucket,
-        s3Endpoint: s3.endpoint,
-        credentials: s3.credentials,
+        s3Endpoint: servers.s3.endpoint,
+        credentials: servers.s3.credentials,
         metricsPort: 0,
         metricsHost: '127.0.0.1',
       });
@@ -388,7 +374,7 @@ describe('metrics scraped by Prometheus, health and readiness', () => {
     let consumer: ArchiveConsumer | undefined;
     try {
       consumer = await guard.consumer({
-        redisUrl: redis.url,
+        redisUrl: servers.redis.url,
         queueName: uniqueQueueName('readyz'),
         bucket: await ownS3.createBucket(),
         s3Endpoint: ownS3.endpoint,

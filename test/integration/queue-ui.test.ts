@@ -3,18 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { workerOpsRoutes } from '../../src/cli/worker-command.ts';
 import type { ArchiveConsumer } from '../../src/consumer/archive-consumer.ts';
 import { CpuProfiler } from '../../src/consumer/cpu-profiler.ts';
 import { testLogger, useLeakGuard } from '../support/leak-guard.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 
 /** Debian's chromium; never a browser downloaded by Playwright (the network is closed). */
 const CHROMIUM = '/usr/bin/chromium';
@@ -45,26 +39,18 @@ async function launchChromium(profile: string): Promise<BrowserContext> {
 }
 
 describe('the queue UI (bull-board) on the consumer port', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
+  const servers = useTestServers();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  afterAll(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
 
   /** A consumer whose HTTP port has the routes the worker process mounts. */
   async function startConsumer(queueName: string, queueUi: boolean): Promise<ArchiveConsumer> {
     const profiler = new CpuProfiler({ directory: join(tmpdir(), 'debug-archiver-profiles-unused') });
     return guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
-      bucket: await s3.createBucket(),
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      bucket: await servers.s3.createBucket(),
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
       metricsPort: 0,
       metricsHost: '127.0.0.1',
       extendOpsServer: workerOpsRoutes({ queueUi, profileSeconds: 30 }, profiler, testLogger()),
@@ -78,14 +64,14 @@ describe('the queue UI (bull-board) on the consumer port', () => {
         true,
       );
       const queueName = uniqueQueueName('queue-ui');
-      const inspector = guard.inspector(redis.url, queueName);
+      const inspector = guard.inspector(servers.redis.url, queueName);
       const profile = await mkdtemp(join(tmpdir(), 'debug-archiver-chromium-'));
       let consumer: ArchiveConsumer | undefined;
       let browser: BrowserContext | undefined;
       try {
         // Paused, so the consumer leaves the jobs waiting for the page to show.
         await inspector.queue.pause();
-        const producer = guard.producer({ redisUrl: redis.url, queueName, enqueueTimeoutMs: 10_000 });
+        const producer = guard.producer({ redisUrl: servers.redis.url, queueName, enqueueTimeoutMs: 10_000 });
         try {
           for (let index = 0; index < JOBS; index += 1) {
             const taskId = index === 0 ? LONG_TASK_ID : `ui-task-${index}`;

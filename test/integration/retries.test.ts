@@ -1,18 +1,12 @@
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/local/free-port.ts';
 import type { EnqueueResult } from '../../src/producer/producer.ts';
 import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { wordyText } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 type Queued = Extract<EnqueueResult, { status: 'queued' }>;
@@ -27,25 +21,20 @@ function uniqueBucketName(label: string): string {
 }
 
 describe('archive retries', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
+  const servers = useTestServers();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  afterAll(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
 
   const unreachable: [string, () => Promise<{ bucket: string; endpoint: string }>][] = [
     [
       'a bucket that does not exist',
-      () => Promise.resolve({ bucket: uniqueBucketName('missing'), endpoint: s3.endpoint }),
+      () => Promise.resolve({ bucket: uniqueBucketName('missing'), endpoint: servers.s3.endpoint }),
     ],
     [
       'an S3 endpoint where nothing listens',
-      async () => ({ bucket: await s3.createBucket(), endpoint: `http://127.0.0.1:${await freePort()}` }),
+      async () => ({
+        bucket: await servers.s3.createBucket(),
+        endpoint: `http://127.0.0.1:${await freePort()}`,
+      }),
     ],
   ];
 
@@ -56,15 +45,20 @@ describe('archive retries', () => {
       const queueName = uniqueQueueName('retries-failed');
       const payload = { body: wordyText(200_000, 5) };
       const json = JSON.stringify(payload);
-      const producer = guard.producer({ redisUrl: redis.url, queueName, attempts: 2, backoffDelayMs: 50 });
+      const producer = guard.producer({
+        redisUrl: servers.redis.url,
+        queueName,
+        attempts: 2,
+        backoffDelayMs: 50,
+      });
       const consumer = await guard.consumer({
-        redisUrl: redis.url,
+        redisUrl: servers.redis.url,
         queueName,
         bucket,
         s3Endpoint: endpoint,
-        credentials: s3.credentials,
+        credentials: servers.s3.credentials,
       });
-      const inspector = guard.inspector(redis.url, queueName);
+      const inspector = guard.inspector(servers.redis.url, queueName);
       try {
         const result = queued(
           await producer.enqueue(payload, { taskId: 'doomed', integration: 'acme-bank' }),
@@ -110,15 +104,20 @@ describe('archive retries', () => {
     const queueName = uniqueQueueName('retries-recover');
     const bucket = uniqueBucketName('late');
     const payload = { body: wordyText(50_000, 9), n: 1 };
-    const producer = guard.producer({ redisUrl: redis.url, queueName, attempts: 10, backoffDelayMs: 200 });
+    const producer = guard.producer({
+      redisUrl: servers.redis.url,
+      queueName,
+      attempts: 10,
+      backoffDelayMs: 200,
+    });
     const consumer = await guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       bucket,
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
     });
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const result = queued(await producer.enqueue(payload, { taskId: 'late-bucket' }));
       await waitFor(
@@ -128,11 +127,11 @@ describe('archive retries', () => {
         },
         { what: 'a first failed attempt', timeoutMs: 20_000 },
       );
-      await s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
+      await servers.s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
       await inspector.waitForArchived([result.payloadId], 30_000);
 
-      expect(await listPayloadKeys(s3.client, bucket)).toEqual([result.key]);
-      const loaded = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toEqual([result.key]);
+      const loaded = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
       expect(loaded.payload).toEqual(payload);
       expect(await inspector.usage()).toEqual({ payloads: 0, bytes: 0 });
       expect((await inspector.counts()).failed ?? 0).toBe(0);

@@ -1,15 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { verifyArchivedObject } from '../support/archive-check.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { seededRandom, wordyText } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 
 const MiB = 1024 * 1024;
 const PART_SIZE = 5 * MiB;
@@ -76,31 +70,23 @@ const samples: [name: string, make: () => unknown][] = [
 ];
 
 describe('payloads archived through Redis and S3 come back exactly', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
+  const servers = useTestServers();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  afterAll(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
 
   /** Enqueues one payload on a fresh queue and bucket, archives it and checks the object. */
   async function roundTrip(payload: unknown, producerOptions: { enqueueTimeoutMs?: number } = {}) {
     const queueName = uniqueQueueName('round-trip');
-    const bucket = await s3.createBucket();
-    const producer = guard.producer({ redisUrl: redis.url, queueName, ...producerOptions });
+    const bucket = await servers.s3.createBucket();
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, ...producerOptions });
     const consumer = await guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       bucket,
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
       partSizeBytes: PART_SIZE,
     });
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const taskId = `task-${queueName}`;
       const from = Date.now();
@@ -108,8 +94,8 @@ describe('payloads archived through Redis and S3 come back exactly', () => {
       const to = Date.now();
       if (result.status !== 'queued') throw new Error(`expected queued, got ${JSON.stringify(result)}`);
       await inspector.waitForArchived([result.payloadId], 45_000);
-      expect(await listPayloadKeys(s3.client, bucket)).toEqual([result.key]);
-      const checked = await verifyArchivedObject(s3.client, bucket, result.key, payload, {
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toEqual([result.key]);
+      const checked = await verifyArchivedObject(servers.s3.client, bucket, result.key, payload, {
         payloadId: result.payloadId,
         taskId,
         integration: 'acme-bank',

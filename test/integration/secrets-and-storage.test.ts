@@ -1,27 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadDebugPayload } from '../../src/pull.ts';
 import { REDACTED } from '../../src/redaction/redactor.ts';
 import { createS3Client } from '../../src/storage/s3-client.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const guard = useLeakGuard();
-let redis: TestRedis;
-let s3: TestS3;
-
-beforeAll(async () => {
-  [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-});
-afterAll(async () => {
-  await Promise.all([redis.destroy(), s3.destroy()]);
-});
+const servers = useTestServers();
 
 const SECRET = 'hunter2-very-secret';
 const recorded = () => ({
@@ -43,18 +29,18 @@ async function archive(
   consumerOptions: Record<string, unknown>,
   meta: { taskId: string; integration?: string; outcome?: 'failed' | 'succeeded' },
 ) {
-  const bucket = await s3.createBucket();
-  const producer = guard.producer({ redisUrl: redis.url, queueName, ...producerOptions });
+  const bucket = await servers.s3.createBucket();
+  const producer = guard.producer({ redisUrl: servers.redis.url, queueName, ...producerOptions });
   const result = await producer.enqueue(recorded(), meta);
   if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
-  const inspector = guard.inspector(redis.url, queueName);
+  const inspector = guard.inspector(servers.redis.url, queueName);
   const inRedis = await inspector.ledger.readPayload(result.payloadId);
   const consumer = await guard.consumer({
-    redisUrl: redis.url,
+    redisUrl: servers.redis.url,
     queueName,
     bucket,
-    s3Endpoint: s3.endpoint,
-    credentials: s3.credentials,
+    s3Endpoint: servers.s3.endpoint,
+    credentials: servers.s3.credentials,
     ...consumerOptions,
   });
   await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
@@ -64,7 +50,7 @@ async function archive(
   await consumer.close();
   await inspector.close();
   await producer.close();
-  const pulled = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+  const pulled = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
   return { inRedis: inRedis ?? '', pulled };
 }
 
@@ -109,9 +95,9 @@ describe('storage', () => {
     const seen: Record<string, unknown>[] = [];
     const client = createS3Client({
       region: 'us-east-1',
-      endpoint: s3.endpoint,
+      endpoint: servers.s3.endpoint,
       maxSockets: 8,
-      credentials: s3.credentials,
+      credentials: servers.s3.credentials,
     });
     // Observes the requests the consumer sends to the real server; nothing is faked.
     client.middlewareStack.add(

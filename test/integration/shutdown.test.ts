@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EnqueueResult } from '../../src/producer/producer.ts';
 import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard, type LeakGuard } from '../support/leak-guard.ts';
@@ -8,13 +8,7 @@ import type { QueueInspector } from '../support/inspect.ts';
 import { wordyText } from '../support/payloads.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
 import { headObject, listPayloadKeys, objectExists, sha256 } from '../support/s3-objects.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const WORKER = fileURLToPath(new URL('../../worker/main.ts', import.meta.url));
@@ -45,16 +39,8 @@ function logLines(output: ProcessOutput): Record<string, unknown>[] {
 }
 
 describe('the worker process', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
+  const servers = useTestServers();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  afterAll(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
 
   async function stopWorker(child: ChildProcess, output: ProcessOutput, exitWithinMs: number): Promise<void> {
     child.kill('SIGTERM');
@@ -74,8 +60,8 @@ describe('the worker process', () => {
       (await inspector.ledger.readPayload(result.payloadId)) === json &&
       ['waiting', 'delayed', 'active'].includes(await inspector.queue.getJobState(result.payloadId));
     if (inRedis) return 'in-redis';
-    if (await objectExists(s3.client, bucket, result.key)) {
-      const head = await headObject(s3.client, bucket, result.key);
+    if (await objectExists(servers.s3.client, bucket, result.key)) {
+      const head = await headObject(servers.s3.client, bucket, result.key);
       if (head.Metadata?.['json-sha256'] === sha256(json)) return 'archived';
     }
     return 'lost';
@@ -84,12 +70,12 @@ describe('the worker process', () => {
   function workerEnv(queueName: string, bucket: string, drainTimeoutMs: number): NodeJS.ProcessEnv {
     return {
       ...baseEnv(),
-      REDIS_URL: redis.url,
+      REDIS_URL: servers.redis.url,
       DEBUG_ARCHIVE_BUCKET: bucket,
       DEBUG_ARCHIVE_QUEUE: queueName,
-      S3_ENDPOINT: s3.endpoint,
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      S3_ENDPOINT: servers.s3.endpoint,
+      AWS_ACCESS_KEY_ID: servers.s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: servers.s3.credentials.secretAccessKey,
       AWS_REGION: 'us-east-1',
       DEBUG_ARCHIVE_CONCURRENCY: '2',
       DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS: String(drainTimeoutMs),
@@ -100,7 +86,7 @@ describe('the worker process', () => {
 
   /** Admits PAYLOADS payloads of about 3 MB each with no consumer running. */
   async function enqueueBacklog(queueName: string): Promise<{ results: Queued[]; jsons: string[] }> {
-    const producer = guard.producer({ redisUrl: redis.url, queueName, enqueueTimeoutMs: 10_000 });
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, enqueueTimeoutMs: 10_000 });
     try {
       const text = wordyText(3 * 1000 * 1000, 21);
       const jsons: string[] = [];
@@ -171,11 +157,11 @@ describe('the worker process', () => {
     } finally {
       await stopWorker(worker.child, worker.output, DRAIN_TIMEOUT_MS);
     }
-    expect(await listPayloadKeys(s3.client, bucket)).toEqual(
+    expect(await listPayloadKeys(servers.s3.client, bucket)).toEqual(
       backlog.results.map((result) => result.key).sort(),
     );
     for (const [index, result] of backlog.results.entries()) {
-      const loaded = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+      const loaded = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
       expect(JSON.stringify(loaded.payload) === backlog.jsons[index], `payload ${index} round-trips`).toBe(
         true,
       );
@@ -185,9 +171,9 @@ describe('the worker process', () => {
 
   it('drains uploads under way on SIGTERM, exits 0 and loses nothing; a new worker archives the rest', async () => {
     const queueName = uniqueQueueName('shutdown');
-    const bucket = await s3.createBucket();
+    const bucket = await servers.s3.createBucket();
     const env = workerEnv(queueName, bucket, DRAIN_TIMEOUT_MS);
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const backlog = await enqueueBacklog(queueName);
       const output = await interruptWorker(env, inspector, DRAIN_TIMEOUT_MS);
@@ -209,8 +195,8 @@ describe('the worker process', () => {
 
   it('aborts uploads past the drain deadline, exits 0 and loses nothing; they are archived after a restart', async () => {
     const queueName = uniqueQueueName('shutdown-abort');
-    const bucket = await s3.createBucket();
-    const inspector = guard.inspector(redis.url, queueName);
+    const bucket = await servers.s3.createBucket();
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const backlog = await enqueueBacklog(queueName);
       // A deadline of 0: whatever is under way at SIGTERM is aborted.
@@ -237,7 +223,7 @@ describe('the worker process', () => {
   it('refuses bad configuration with one message naming every bad variable and no stack', async () => {
     const { child, output } = startWorker(guard, {
       ...baseEnv(),
-      REDIS_URL: redis.url,
+      REDIS_URL: servers.redis.url,
       DEBUG_ARCHIVE_MAX_SOCKETS: 'abc',
       DEBUG_ARCHIVE_GZIP_LEVEL: '42',
     });

@@ -4,27 +4,18 @@ import { openStoredJson } from '../../src/consumer/stored-json.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const guard = useLeakGuard();
-let redis: TestRedis;
-let s3: TestS3;
+const servers = useTestServers();
 let client: Redis;
 
-beforeAll(async () => {
-  [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  client = new Redis(redis.url);
+beforeAll(() => {
+  client = new Redis(servers.redis.url);
 });
 afterAll(async () => {
   await client.quit();
-  await Promise.all([redis.destroy(), s3.destroy()]);
 });
 
 async function drain(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -62,17 +53,17 @@ describe('stored JSON', () => {
 
   it('is archived as stored when the consumer has no redaction to do, across many steps and blocks', async () => {
     const queueName = uniqueQueueName('stored');
-    const bucket = await s3.createBucket();
+    const bucket = await servers.s3.createBucket();
     const payload = samplePayload({ targetBytes: 3_500_000, seed: 9 });
-    const producer = guard.producer({ redisUrl: redis.url, queueName });
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName });
     const result = await producer.enqueue(payload, { taskId: 'stored-3mb' });
     if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
     const consumer = await guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       bucket,
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
       redact: false,
     });
     await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
@@ -82,7 +73,7 @@ describe('stored JSON', () => {
     await consumer.close();
     await producer.close();
     // loadDebugPayload checks the JSON's length and SHA-256 against the object's metadata.
-    const pulled = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+    const pulled = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
     expect(pulled.payload).toEqual(payload);
     expect(Number(pulled.metadata.jsonBytes)).toBe(Buffer.byteLength(JSON.stringify(payload)));
     expect(pulled.metadata.redaction).toBe('off');
@@ -90,12 +81,12 @@ describe('stored JSON', () => {
 
   it('is parsed for redaction within the byte budget: payloads over it archive one at a time, none waits forever', async () => {
     const queueName = uniqueQueueName('budget');
-    const bucket = await s3.createBucket();
+    const bucket = await servers.s3.createBucket();
     const payloads = Array.from({ length: 4 }, (_, i) => ({
       ...samplePayload({ targetBytes: 1_500_000, seed: 20 + i }),
       headers: { Authorization: 'Bearer budget-secret' },
     }));
-    const producer = guard.producer({ redisUrl: redis.url, queueName });
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName });
     const results = [];
     for (const [i, payload] of payloads.entries()) {
       const result = await producer.enqueue(payload, { taskId: `budget-${i}` });
@@ -103,11 +94,11 @@ describe('stored JSON', () => {
       results.push(result);
     }
     const consumer = await guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       bucket,
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
       concurrency: 4,
       maxRedactingBytes: 1024 * 1024,
     });
@@ -118,7 +109,7 @@ describe('stored JSON', () => {
     await consumer.close();
     await producer.close();
     for (const result of results) {
-      const pulled = await loadDebugPayload({ s3: s3.client, bucket, key: result.key });
+      const pulled = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
       expect(JSON.stringify(pulled.payload)).not.toContain('budget-secret');
     }
   });

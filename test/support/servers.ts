@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll } from 'vitest';
 import { startLocalRedis, type LocalRedis } from '../../src/local/redis-server.ts';
 import { startLocalS3 } from '../../src/local/s3-server.ts';
 import { createS3Client } from '../../src/storage/s3-client.ts';
@@ -114,6 +115,21 @@ export async function startTestS3(): Promise<TestS3> {
       if (directory !== undefined) await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A private Redis and S3 for the tests of one file or `describe`: started before its first
+ * test, destroyed after its last. Read them inside tests (`servers.redis.url`), not at load.
+ */
+export function useTestServers(): { redis: TestRedis; s3: TestS3 } {
+  const servers = {} as { redis: TestRedis; s3: TestS3 };
+  beforeAll(async () => {
+    [servers.redis, servers.s3] = await Promise.all([startTestRedis(), startTestS3()]);
+  });
+  afterAll(async () => {
+    await Promise.all([servers.redis.destroy(), servers.s3.destroy()]);
+  });
+  return servers;
 }
 
 /** A queue name no other test uses. */
