@@ -1,19 +1,27 @@
 /**
  * Benchmark 3, the producer's cost to a task: createDebugPayloadProducer().enqueue wall time
  * and CPU against the floor of one JSON.stringify plus one Redis SET of the same bytes
- * (ioredis), the longest event-loop stall an enqueue causes, and what incremental
- * serialisation (jsonChunks, yielding between chunks, APPEND to Redis) would give.
+ * (ioredis), side by side, and the longest event-loop stall an enqueue causes. Payloads over
+ * INCREMENTAL_THRESHOLD_CHARS take the producer's incremental path (stringified in pieces with
+ * the event loop turning, sent as SET + APPENDs of 1 MiB); a second table measures that
+ * serialisation alone against JSON.stringify at every size, which is what the threshold is
+ * chosen from.
  *
  *   scripts/with-node.sh node --expose-gc bench/producer-cost.ts [--quick]
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { jsonChunks } from '../src/encoding/json-chunks.ts';
-import { createDebugPayloadProducer, type DebugPayloadProducer } from '../src/producer/producer.ts';
+import { pino } from 'pino';
+import {
+  createDebugPayloadProducer,
+  INCREMENTAL_THRESHOLD_CHARS,
+  serializeInChunks,
+  type DebugPayloadProducer,
+} from '../src/producer/producer.ts';
+import { jsonLengthExceeds } from '../src/producer/incremental-json.ts';
 import { runBench } from './lib/entry.ts';
 import { compare, longestStall, median } from './lib/measure.ts';
 import { benchPayload, payloadSizes, type BenchPayload } from './lib/payloads.ts';
-import { silentLogger, uniqueQueue } from './lib/pipeline.ts';
+import { uniqueQueue } from './lib/pipeline.ts';
 import { fixed, ratio, table, type Headline } from './lib/report.ts';
 import { benchRedis, startRedis } from './lib/services.ts';
 
@@ -23,54 +31,34 @@ async function floor(redis: Redis, payload: BenchPayload, key: string): Promise<
   await redis.set(key, json);
 }
 
-/** The floor, with the SET made from a Lua script as the ledger's store script does. */
-const SET_FROM_LUA = "redis.call('SET', KEYS[1], ARGV[1]) return 1";
-async function floorLua(redis: Redis, payload: BenchPayload, key: string): Promise<void> {
-  const json = JSON.stringify(payload.value);
-  await redis.eval(SET_FROM_LUA, 1, key, json);
+/** The synchronous serialisation of the small path: one JSON.stringify, encoded once. */
+function stringifyWhole(payload: BenchPayload): number {
+  return Buffer.byteLength(JSON.stringify(payload.value));
 }
 
-/** Small chunks: each is one synchronous stretch of the task's event loop. */
-const INCREMENTAL_CHUNK_BYTES = 64 * 1024;
-
-/**
- * Incremental alternative (not in src/): the JSON made chunk by chunk with the event loop
- * turning in between, sent as SET + APPENDs of about 1 MiB (ioredis pipelines them), so neither
- * stringify nor the socket write is one long synchronous stretch.
- */
-async function incremental(redis: Redis, payload: BenchPayload, key: string): Promise<void> {
-  const sendEvery = 1024 * 1024;
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  let first = true;
-  const sent: Promise<unknown>[] = [];
-  const flush = (): void => {
-    const body = batch.length === 1 && batch[0] !== undefined ? batch[0] : Buffer.concat(batch);
-    sent.push(first ? redis.set(key, body) : redis.append(key, body));
-    first = false;
-    batch = [];
-    batchBytes = 0;
-  };
-  for (const chunk of jsonChunks(payload.value, INCREMENTAL_CHUNK_BYTES)) {
-    batch.push(chunk);
-    batchBytes += chunk.length;
-    if (batchBytes >= sendEvery) flush();
-    await nextTurn();
-  }
-  if (batchBytes > 0 || sent.length === 0) flush();
-  await Promise.all(sent);
+/** The incremental path's serialisation alone (no Redis). */
+async function stringifyIncrementally(payload: BenchPayload): Promise<number> {
+  const serialized = await serializeInChunks(payload.value, Number.MAX_SAFE_INTEGER);
+  if (serialized.kind !== 'chunks') throw new Error(`incremental serialisation refused: ${serialized.kind}`);
+  return serialized.bytes;
 }
 
 interface Row {
   label: string;
-  wall: { enqueue: number; floor: number; incremental: number };
-  cpu: { enqueue: number; floor: number; incremental: number };
+  path: 'one MULTI' | 'incremental';
+  wall: { enqueue: number; floor: number };
+  cpu: { enqueue: number; floor: number };
   wallRatio: number;
   cpuRatio: number;
-  /** Floor with its SET made inside a Lua script (EVAL carrying the JSON), over the plain floor. */
-  luaRatio: number;
-  incrementalWallRatio: number;
-  stall: { enqueue: number; floor: number; incremental: number };
+  stall: { enqueue: number; floor: number };
+}
+
+interface SerialisationRow {
+  label: string;
+  whole: { ms: number; cpuMs: number; stall: number };
+  incremental: { ms: number; cpuMs: number; stall: number };
+  wallRatio: number;
+  cpuRatio: number;
 }
 
 await runBench('producer-cost', async (ctx) => {
@@ -84,7 +72,8 @@ await runBench('producer-cost', async (ctx) => {
     maxQueuedBytes: 16 * 1024 ** 3,
     maxPayloadBytes: 512 * 1024 ** 2,
     maxInFlightBytes: 2 * 1024 ** 3,
-    logger: silentLogger,
+    // Warnings only: a drop fails the run, and its reason and detail are worth seeing.
+    logger: pino({ level: 'warn' }, process.stderr),
   });
   const enqueue = async (payload: BenchPayload): Promise<void> => {
     const result = await producer.enqueue(payload.value, { taskId: 'bench-task', integration: 'bench' });
@@ -105,60 +94,74 @@ await runBench('producer-cost', async (ctx) => {
   const rttMs = median(pings);
 
   const rows: Row[] = [];
+  const serialisation: SerialisationRow[] = [];
   for (const size of payloadSizes(ctx.quick)) {
     const payload = benchPayload(size);
-    ctx.log(`enqueue vs floor: ${payload.label}`);
+    const path = jsonLengthExceeds(payload.value, INCREMENTAL_THRESHOLD_CHARS) ? 'incremental' : 'one MULTI';
+    ctx.log(`enqueue vs floor: ${payload.label} (${path})`);
     let n = 0;
     const result = await compare(
       [
         { name: 'enqueue', run: () => enqueue(payload), afterSample: flush },
         { name: 'floor', run: () => floor(redis, payload, `floor-${(n += 1)}`), afterSample: flush },
-        {
-          name: 'incremental',
-          run: () => incremental(redis, payload, `inc-${(n += 1)}`),
-          afterSample: flush,
-        },
-        { name: 'floorLua', run: () => floorLua(redis, payload, `lua-${(n += 1)}`), afterSample: flush },
       ],
-      { rounds: ctx.quick ? 3 : size >= 10e6 ? 7 : 11, minSampleMs: ctx.quick ? 30 : 200 },
+      { rounds: ctx.quick ? 3 : size >= 10e6 ? 9 : 15, minSampleMs: ctx.quick ? 30 : 200 },
     );
-    const stalls = { enqueue: [] as number[], floor: [] as number[], incremental: [] as number[] };
+    const stalls = { enqueue: [] as number[], floor: [] as number[] };
     for (let i = 0; i < (ctx.quick ? 3 : 8); i += 1) {
       stalls.enqueue.push((await longestStall(() => enqueue(payload))).stallMs);
       stalls.floor.push((await longestStall(() => floor(redis, payload, 'stall-floor'))).stallMs);
-      stalls.incremental.push((await longestStall(() => incremental(redis, payload, 'stall-inc'))).stallMs);
       await flush();
     }
     const v = (name: string) => result.variants[name];
     rows.push({
       label: payload.label,
-      wall: {
-        enqueue: v('enqueue')?.medianMs ?? Number.NaN,
-        floor: v('floor')?.medianMs ?? Number.NaN,
-        incremental: v('incremental')?.medianMs ?? Number.NaN,
-      },
-      cpu: {
-        enqueue: v('enqueue')?.medianCpuMs ?? Number.NaN,
-        floor: v('floor')?.medianCpuMs ?? Number.NaN,
-        incremental: v('incremental')?.medianCpuMs ?? Number.NaN,
-      },
+      path,
+      wall: { enqueue: v('enqueue')?.medianMs ?? Number.NaN, floor: v('floor')?.medianMs ?? Number.NaN },
+      cpu: { enqueue: v('enqueue')?.medianCpuMs ?? Number.NaN, floor: v('floor')?.medianCpuMs ?? Number.NaN },
       wallRatio: result.timeRatio('enqueue', 'floor'),
       cpuRatio: result.cpuRatio('enqueue', 'floor'),
-      luaRatio: result.timeRatio('floorLua', 'floor'),
-      incrementalWallRatio: result.timeRatio('incremental', 'floor'),
       // The longest stall seen over the runs: a task feels the worst one.
-      stall: {
-        enqueue: Math.max(...stalls.enqueue),
-        floor: Math.max(...stalls.floor),
-        incremental: Math.max(...stalls.incremental),
+      stall: { enqueue: Math.max(...stalls.enqueue), floor: Math.max(...stalls.floor) },
+    });
+
+    ctx.log(`serialisation, whole vs incremental: ${payload.label}`);
+    const ser = await compare(
+      [
+        { name: 'whole', run: () => stringifyWhole(payload) },
+        { name: 'incremental', run: () => stringifyIncrementally(payload) },
+      ],
+      { rounds: ctx.quick ? 3 : 9, minSampleMs: ctx.quick ? 30 : 150 },
+    );
+    const serStalls = { whole: [] as number[], incremental: [] as number[] };
+    for (let i = 0; i < (ctx.quick ? 2 : 5); i += 1) {
+      serStalls.whole.push(
+        (await longestStall(() => Promise.resolve().then(() => stringifyWhole(payload)))).stallMs,
+      );
+      serStalls.incremental.push((await longestStall(() => stringifyIncrementally(payload))).stallMs);
+    }
+    const s = (name: string) => ser.variants[name];
+    serialisation.push({
+      label: payload.label,
+      whole: {
+        ms: s('whole')?.medianMs ?? Number.NaN,
+        cpuMs: s('whole')?.medianCpuMs ?? Number.NaN,
+        stall: Math.max(...serStalls.whole),
       },
+      incremental: {
+        ms: s('incremental')?.medianMs ?? Number.NaN,
+        cpuMs: s('incremental')?.medianCpuMs ?? Number.NaN,
+        stall: Math.max(...serStalls.incremental),
+      },
+      wallRatio: ser.timeRatio('incremental', 'whole'),
+      cpuRatio: ser.cpuRatio('incremental', 'whole'),
     });
   }
   await producer.close();
 
   const worstWall = Math.max(...rows.map((r) => r.wallRatio));
   const worstCpu = Math.max(...rows.map((r) => r.cpuRatio));
-  const largest = rows[rows.length - 1];
+  const worstStall = Math.max(...rows.map((r) => r.stall.enqueue));
   const headline: Headline[] = [
     {
       benchmark: '3 producer',
@@ -176,18 +179,19 @@ await runBench('producer-cost', async (ctx) => {
     },
     {
       benchmark: '3 producer',
-      metric: `longest event-loop stall per enqueue (${rows.map((r) => `${r.label} ${fixed(r.stall.enqueue, 1)} ms`).join(', ')}); incremental alternative at ${largest?.label ?? ''}`,
+      metric: `longest event-loop stall per enqueue (${rows.map((r) => `${r.label} ${fixed(r.stall.enqueue, 1)} ms (floor ${fixed(r.stall.floor, 1)})`).join(', ')})`,
       goal: 'small whatever the size',
-      measured: `${fixed(largest?.stall.enqueue ?? Number.NaN, 1)} ms (incremental: ${fixed(largest?.stall.incremental ?? Number.NaN, 1)} ms)`,
+      measured: `${fixed(worstStall, 1)} ms`,
       met: undefined,
     },
   ];
   const markdown = [
-    `One producer (its defaults, bounds raised so nothing is dropped) against a private redis-server on loopback; Redis round trip (PING) median ${fixed(rttMs * 1000, 0)} µs. "floor" = \`JSON.stringify\` + one \`SET\` of the same JSON with ioredis. "incremental" = a bench-side alternative: \`jsonChunks\` with the event loop turning between 64 KiB chunks, sent as SET + APPEND of ~1 MiB. Wall and CPU (process.cpuUsage, this process: includes ioredis) are medians per enqueue, ratios medians of interleaved rounds; Redis is flushed between samples. Stall = longest gap of a 1 ms timer during one call, worst of the runs.`,
+    `One producer (its defaults, bounds raised so nothing is dropped) against a private redis-server on loopback; Redis round trip (PING) median ${fixed(rttMs * 1000, 0)} µs. "floor" = \`JSON.stringify\` + one \`SET\` of the same JSON with ioredis. Wall and CPU (process.cpuUsage, this process: includes ioredis and V8's helper threads) are medians per enqueue, ratios medians of interleaved rounds; Redis is flushed between samples. Stall = longest gap of a 1 ms timer during one call, worst of the runs. "path": payloads whose JSON is estimated at most ${fixed(INCREMENTAL_THRESHOLD_CHARS / 1024 / 1024, 0)} MiB are stringified in one go and reserved and stored in one MULTI (reserve script, SET of a partial key, commit script), then BullMQ's add: two round trips; larger ones are stringified incrementally (the event loop turns every 128 KiB), reserved, sent as SET + APPENDs of 1 MiB and committed, then added.`,
     '',
     table(
       [
         'payload',
+        'path',
         'enqueue ms',
         'floor ms',
         'wall ratio',
@@ -196,13 +200,10 @@ await runBench('producer-cost', async (ctx) => {
         'CPU ratio',
         'stall: enqueue',
         'stall: floor',
-        'floor via Lua / floor',
-        'incremental ms',
-        'incremental / floor',
-        'stall: incremental',
       ],
       rows.map((r) => [
         r.label,
+        r.path,
         fixed(r.wall.enqueue, 2),
         fixed(r.wall.floor, 2),
         ratio(r.wallRatio),
@@ -211,29 +212,33 @@ await runBench('producer-cost', async (ctx) => {
         ratio(r.cpuRatio),
         `${fixed(r.stall.enqueue, 1)} ms`,
         `${fixed(r.stall.floor, 1)} ms`,
-        ratio(r.luaRatio),
-        fixed(r.wall.incremental, 2),
-        ratio(r.incrementalWallRatio),
-        `${fixed(r.stall.incremental, 1)} ms`,
       ]),
     ),
     '',
-    "An enqueue is the floor plus two more round trips (the admission script before the store, BullMQ's add script after it) and the job's bookkeeping; and its store is a Lua script that receives the whole JSON as an argument and SETs it (\"floor via Lua\" isolates that cost: Redis copies the bytes into a Lua string and back). At small sizes the round trips dominate the ratio; at large sizes stringify, the Lua copy and the socket write do, and the stall grows with the size because `JSON.stringify` and ioredis's write of one string are synchronous.",
+    '### Serialisation alone: one JSON.stringify vs the incremental path',
+    '',
+    "What the threshold is chosen from: `JSON.stringify` + `Buffer.byteLength` against the producer's `serializeInChunks` (pieces, 1 MiB Buffers, the event loop turning every 128 KiB), no Redis.",
+    '',
+    table(
+      [
+        'payload',
+        'stringify ms',
+        'incremental ms',
+        'incremental / stringify (wall)',
+        'incremental / stringify (CPU)',
+        'stall: stringify',
+        'stall: incremental',
+      ],
+      serialisation.map((r) => [
+        r.label,
+        fixed(r.whole.ms, 2),
+        fixed(r.incremental.ms, 2),
+        ratio(r.wallRatio),
+        ratio(r.cpuRatio),
+        `${fixed(r.whole.stall, 1)} ms`,
+        `${fixed(r.incremental.stall, 1)} ms`,
+      ]),
+    ),
   ].join('\n');
-  const proposals: string[] = [];
-  if (largest) {
-    proposals.push(
-      `Producer serialisation (src/producer/producer.ts \`serialize\` + \`ledger.storePayload\`): stringify with jsonChunks and yield between chunks, sending SET + APPEND per ~1 MiB instead of one JSON.stringify + one SET: longest stall at ${largest.label} ${fixed(largest.stall.enqueue, 1)} ms -> ${fixed(largest.stall.incremental, 1)} ms, for ${ratio(largest.incrementalWallRatio)} the floor's wall time (enqueue today: ${ratio(largest.wallRatio)}). The payload must not be mutated by the task while the enqueue is under way (it awaits it anyway).`,
-    );
-    proposals.push(
-      `Producer store (src/admission-ledger.ts \`storeScript\`): the JSON travels as an EVALSHA argument and is SET from Lua, which costs ${rows.map((r) => `${r.label} ${ratio(r.luaRatio)}`).join(', ')} the plain SET floor. Send a plain \`SET\` and, in the same pipeline, a tiny script that deletes the key again if the reservation is gone (HEXISTS false): same round trips, no copy of the payload through Lua.`,
-    );
-    const small = rows[0];
-    if (small) {
-      proposals.push(
-        `Producer round trips: at ${small.label} an enqueue is ${ratio(small.wallRatio)} the floor because it takes three sequential round trips (reserve script, store script, Queue.add; PING ${fixed(rttMs * 1000, 0)} µs) where the floor takes one. For small payloads (say under 256 KiB) reserve and store in one script: a refused payload then costs the producer its few hundred KB sent for nothing, and every admitted one saves a round trip.`,
-      );
-    }
-  }
-  return { id: 'producer-cost', title: '3. Producer cost', markdown, headline, charts: [], proposals };
+  return { id: 'producer-cost', title: '3. Producer cost', markdown, headline, charts: [], proposals: [] };
 });

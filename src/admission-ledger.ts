@@ -8,9 +8,17 @@ import type { RedisClient } from './redis-client.ts';
  * evicted ids, and the payload bytes themselves under one key per payload.
  *
  * Admission checks both bounds, picks any payloads to evict and reserves room in one Lua
- * script, so there is no check-then-add race; only then are the bytes sent, so a full queue
- * costs a producer one small round trip, not a megabyte upload. The consumer releases an entry
- * only after S3 confirmed the upload.
+ * script, so there is no check-then-add race. The bytes never pass through Lua: they are written
+ * with plain SET/APPEND to the payload's partial key (`<payload key>:partial`, with a TTL), and
+ * a small commit script renames it to the payload key only while the payload is still admitted
+ * and its length is the reserved one, so a consumer never reads a partial payload and an
+ * evicted or failed write leaves nothing the bounds do not count (what a dead producer leaves
+ * expires, or goes with its entry when the reconciler forgets it).
+ *
+ * - Small payloads: reserve, SET and commit go in one MULTI (one round trip, atomic); a refused
+ *   payload's bytes are deleted in the same transaction.
+ * - Large ones: reserve first, so a full queue costs one small round trip, not a megabyte
+ *   upload; then SET + APPENDs of about 1 MiB, then the commit.
  *
  * The BullMQ job carries only the payload's identity (a few hundred bytes), which keeps job
  * data, return values and BullMQ's events stream small whatever the payload size.
@@ -24,7 +32,7 @@ export type PayloadOutcome = 'failed' | 'succeeded' | 'unknown';
 const forget = `
 local function forget(id)
   local entry = redis.call('HGET', KEYS[1], id)
-  redis.call('DEL', ARGV[1] .. id)
+  redis.call('DEL', ARGV[1] .. id, ARGV[1] .. id .. ':partial')
   redis.call('ZREM', KEYS[3], id)
   redis.call('ZREM', KEYS[4], id)
   redis.call('ZREM', KEYS[5], id)
@@ -76,11 +84,22 @@ for _, victim in ipairs(victims) do table.insert(reply, victim) end
 return reply
 `;
 
-// ARGV: payload key prefix, id, JSON. Stores only while the payload is still admitted: one
-// evicted between its reservation and this call must not leave bytes the bounds do not count.
-const storeScript = `
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return 0 end
-redis.call('SET', ARGV[1] .. ARGV[2], ARGV[3])
+// ARGV: payload key prefix, id, bytes. Moves the payload's partial key to its payload key,
+// only while it is still admitted (one evicted between its reservation and this call must not
+// leave bytes the bounds do not count) and only when all its bytes arrived. Returns 1 when
+// committed, 0 when no longer admitted, -1 when the partial key is not `bytes` long.
+const commitScript = `
+local partial = ARGV[1] .. ARGV[2] .. ':partial'
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then
+  redis.call('DEL', partial)
+  return 0
+end
+if redis.call('STRLEN', partial) ~= tonumber(ARGV[3]) then
+  redis.call('DEL', partial)
+  return -1
+end
+redis.call('RENAME', partial, ARGV[1] .. ARGV[2])
+redis.call('PERSIST', ARGV[1] .. ARGV[2])
 return 1
 `;
 
@@ -112,7 +131,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     debugArchiverReserve(...keysAndArgs: (string | number)[]): Result<(number | string)[], Context>;
     debugArchiverRelease(...keysAndArgs: string[]): Result<number, Context>;
-    debugArchiverStore(...keysAndArgs: string[]): Result<number, Context>;
+    debugArchiverCommit(...keysAndArgs: (string | number)[]): Result<number, Context>;
     debugArchiverReconcile(...keysAndArgs: (string | number)[]): Result<number, Context>;
   }
 }
@@ -144,6 +163,50 @@ function evictable(policy: AdmissionPolicy, outcome: PayloadOutcome): string {
 export type Reservation =
   { admitted: true; evicted: string[] } | { admitted: false; refusal: AdmissionRefusal };
 
+export interface ReserveOptions {
+  maxQueued: number;
+  maxQueuedBytes: number;
+  policy: AdmissionPolicy;
+  outcome: PayloadOutcome;
+}
+
+/**
+ * What became of a store: `stored` (the payload key holds all the bytes), `evicted` (the
+ * reservation was gone, nothing kept) or `incomplete` (the partial key was not the reserved
+ * length, as when it expired mid-write; nothing kept).
+ */
+export type StoreOutcome = 'stored' | 'evicted' | 'incomplete';
+
+/**
+ * TTL of a partial key: only a producer that died or lost Redis mid-write leaves one, which
+ * then expires (or goes when the reconciler forgets its entry). Refreshed by every APPEND.
+ */
+const PARTIAL_TTL_MS = 60_000;
+/** Chunks of one payload on their way to Redis unanswered at once (about 1 MiB each). */
+const STORE_WINDOW = 4;
+
+function toReservation(reply: unknown): Reservation {
+  const [code, ...evicted] = reply as (number | string)[];
+  if (code === 1) return { admitted: false, refusal: 'queue_full' };
+  if (code === 2) return { admitted: false, refusal: 'bytes_full' };
+  return { admitted: true, evicted: evicted.map(String) };
+}
+
+function toStoreOutcome(reply: unknown): StoreOutcome {
+  if (reply === 1) return 'stored';
+  if (reply === 0) return 'evicted';
+  return 'incomplete';
+}
+
+/** The replies of a pipeline or MULTI, or its first error. */
+function checkReplies(replies: [Error | null, unknown][] | null, count: number): unknown[] {
+  if (replies?.length !== count) throw new Error('Redis discarded the transaction');
+  return replies.map(([error, reply]) => {
+    if (error) throw error;
+    return reply;
+  });
+}
+
 /** The Redis keys of one queue's ledger. `base` is BullMQ's own `{prefix}:{queueName}`. */
 export class AdmissionLedger {
   readonly #redis: RedisClient;
@@ -167,7 +230,7 @@ export class AdmissionLedger {
     // defineCommand is idempotent per client and caches the script by SHA (EVALSHA, EVAL on NOSCRIPT).
     redis.defineCommand('debugArchiverReserve', { numberOfKeys: 6, lua: reserveScript });
     redis.defineCommand('debugArchiverRelease', { numberOfKeys: 6, lua: releaseScript });
-    redis.defineCommand('debugArchiverStore', { numberOfKeys: 6, lua: storeScript });
+    redis.defineCommand('debugArchiverCommit', { numberOfKeys: 6, lua: commitScript });
     redis.defineCommand('debugArchiverReconcile', { numberOfKeys: 6, lua: reconcileScript });
   }
 
@@ -176,17 +239,13 @@ export class AdmissionLedger {
     return `${this.#payloadPrefix}${payloadId}`;
   }
 
-  /**
-   * Reserves room for `bytes` atomically under both bounds, evicting waiting payloads as the
-   * policy and outcome allow (they are forgotten and their bytes deleted in the same step), or
-   * says which bound refused it.
-   */
-  async reserve(
-    payloadId: string,
-    bytes: number,
-    options: { maxQueued: number; maxQueuedBytes: number; policy: AdmissionPolicy; outcome: PayloadOutcome },
-  ): Promise<Reservation> {
-    const [code, ...evicted] = await this.#redis.debugArchiverReserve(
+  /** Key the producer writes the payload's JSON to; renamed to `payloadKey` once complete. */
+  partialKey(payloadId: string): string {
+    return `${this.#payloadPrefix}${payloadId}:partial`;
+  }
+
+  #reserveArgs(payloadId: string, bytes: number, options: ReserveOptions): (string | number)[] {
+    return [
       ...this.#keys,
       this.#payloadPrefix,
       payloadId,
@@ -196,15 +255,88 @@ export class AdmissionLedger {
       options.maxQueuedBytes,
       options.outcome,
       evictable(options.policy, options.outcome),
-    );
-    if (code === 1) return { admitted: false, refusal: 'queue_full' };
-    if (code === 2) return { admitted: false, refusal: 'bytes_full' };
-    return { admitted: true, evicted: evicted.map(String) };
+    ];
   }
 
-  /** Stores the JSON of a payload that holds a reservation; false when it was evicted meanwhile. */
-  async storePayload(payloadId: string, json: string): Promise<boolean> {
-    return (await this.#redis.debugArchiverStore(...this.#keys, this.#payloadPrefix, payloadId, json)) === 1;
+  #commitArgs(payloadId: string, bytes: number): (string | number)[] {
+    return [...this.#keys, this.#payloadPrefix, payloadId, bytes];
+  }
+
+  /**
+   * Reserves room for `bytes` atomically under both bounds, evicting waiting payloads as the
+   * policy and outcome allow (they are forgotten and their bytes deleted in the same step), or
+   * says which bound refused it. One round trip, no payload bytes sent.
+   */
+  async reserve(payloadId: string, bytes: number, options: ReserveOptions): Promise<Reservation> {
+    return toReservation(
+      await this.#redis.debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options)),
+    );
+  }
+
+  /**
+   * Reserves and stores in one round trip, atomically (MULTI: reserve, SET of the partial key,
+   * commit): for small payloads, where sending bytes that may be refused costs less than a
+   * second round trip. A refused payload's bytes are deleted in the same transaction.
+   */
+  async reserveAndStore(
+    payloadId: string,
+    json: string,
+    bytes: number,
+    options: ReserveOptions,
+  ): Promise<{ reservation: Reservation; stored: StoreOutcome }> {
+    const replies = await this.#redis
+      .multi()
+      .debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options))
+      .set(this.partialKey(payloadId), json, 'PX', PARTIAL_TTL_MS)
+      .debugArchiverCommit(...this.#commitArgs(payloadId, bytes))
+      .exec();
+    const [reserved, , committed] = checkReplies(replies, 3);
+    return { reservation: toReservation(reserved), stored: toStoreOutcome(committed) };
+  }
+
+  /** Stores the JSON of a payload that holds a reservation, in one round trip (SET + commit). */
+  async storePayload(payloadId: string, json: string, bytes: number): Promise<StoreOutcome> {
+    const replies = await this.#redis
+      .pipeline()
+      .set(this.partialKey(payloadId), json, 'PX', PARTIAL_TTL_MS)
+      .debugArchiverCommit(...this.#commitArgs(payloadId, bytes))
+      .exec();
+    const [, committed] = checkReplies(replies, 2);
+    return toStoreOutcome(committed);
+  }
+
+  /**
+   * Stores the JSON of a payload that holds a reservation from its chunks (about 1 MiB each):
+   * SET then APPENDs to the partial key, at most `STORE_WINDOW` chunks unanswered at once, then
+   * the commit. Throws when a write fails; the caller releases the reservation (which deletes
+   * the partial key too), and the TTL clears what a dead producer leaves.
+   */
+  async storeChunks(payloadId: string, chunks: readonly Buffer[], bytes: number): Promise<StoreOutcome> {
+    const key = this.partialKey(payloadId);
+    const failures: unknown[] = [];
+    const settle = (sent: Promise<unknown>): Promise<void> =>
+      sent.then(
+        () => undefined,
+        (error: unknown) => {
+          failures.push(error);
+        },
+      );
+    const unanswered: Promise<void>[] = [];
+    for (const [index, chunk] of chunks.entries()) {
+      if (failures.length > 0) break;
+      if (index === 0) {
+        unanswered.push(settle(this.#redis.set(key, chunk, 'PX', PARTIAL_TTL_MS)));
+      } else {
+        unanswered.push(settle(this.#redis.append(key, chunk)));
+        // Should the key have expired meanwhile, APPEND made it anew: give it a TTL again.
+        unanswered.push(settle(this.#redis.pexpire(key, PARTIAL_TTL_MS)));
+      }
+      if (unanswered.length > STORE_WINDOW * 2) await unanswered.shift();
+    }
+    if (chunks.length === 0) unanswered.push(settle(this.#redis.set(key, '', 'PX', PARTIAL_TTL_MS)));
+    await Promise.all(unanswered);
+    if (failures.length > 0) throw failures[0];
+    return toStoreOutcome(await this.#redis.debugArchiverCommit(...this.#commitArgs(payloadId, bytes)));
   }
 
   /** Drops the payload's entry and bytes; idempotent. True when this call released it. */

@@ -1,7 +1,14 @@
+import { randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
-import { v7 as uuidv7 } from 'uuid';
-import { AdmissionLedger, type PayloadOutcome, type Reservation } from '../admission-ledger.ts';
+import {
+  AdmissionLedger,
+  type PayloadOutcome,
+  type Reservation,
+  type StoreOutcome,
+} from '../admission-ledger.ts';
+import { jsonLengthExceeds, jsonPieces } from './incremental-json.ts';
 import { Ticker } from './ticker.ts';
 import { formatRedactionSummary, Redactor } from '../redaction/redactor.ts';
 import { ARCHIVE_JOB_NAME, type ArchiveJobData } from '../archive-job.ts';
@@ -112,23 +119,102 @@ function checkMeta(meta: unknown): asserts meta is DebugPayloadMeta {
   }
 }
 
-function serialize(payload: unknown, redactor: Redactor | undefined): string | undefined {
+/**
+ * Payloads whose JSON is estimated over this many characters are stringified incrementally
+ * (the event loop turns every `YIELD_CHARS`) and sent in chunks after their reservation; the
+ * others with one `JSON.stringify` and one round trip for reservation and bytes. At 1 MiB one
+ * `JSON.stringify` + SET blocks the task's event loop for a few milliseconds, and the
+ * incremental path costs about as much CPU as it saves from 1 MB up (bench/producer-cost.ts).
+ */
+export const INCREMENTAL_THRESHOLD_CHARS = 1024 * 1024;
+/** Size of the chunks sent to Redis (SET, then APPENDs) on the incremental path. */
+const CHUNK_BYTES = 1024 * 1024;
+/** Characters stringified between two turns of the event loop on the incremental path. */
+const YIELD_CHARS = 128 * 1024;
+
+type Serialized =
+  | { kind: 'whole'; json: string; bytes: number }
+  | { kind: 'chunks'; chunks: Buffer[]; bytes: number }
+  | { kind: 'refused'; reason: 'not_serializable' | 'payload_too_large' };
+
+function serialize(payload: unknown, redactor: Redactor | undefined, maxBytes: number): Serialized {
+  let json: unknown;
   try {
-    const json: unknown =
-      redactor === undefined ? JSON.stringify(payload) : JSON.stringify(payload, redactor.replacer());
-    return typeof json === 'string' ? json : undefined;
+    json = redactor === undefined ? JSON.stringify(payload) : JSON.stringify(payload, redactor.replacer());
   } catch {
-    return undefined;
+    return { kind: 'refused', reason: 'not_serializable' };
   }
+  if (typeof json !== 'string') return { kind: 'refused', reason: 'not_serializable' };
+  // UTF-8 never takes fewer bytes than UTF-16 code units, so a long string fails without a scan.
+  if (json.length > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
+  const bytes = Buffer.byteLength(json);
+  if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
+  return { kind: 'whole', json, bytes };
+}
+
+/**
+ * The payload's JSON as chunks of about CHUNK_BYTES, made with the event loop turning every
+ * YIELD_CHARS characters, so no stretch of it blocks the task for long. Stops as soon as the
+ * JSON passes `maxBytes`. The payload must not change until the enqueue resolves.
+ */
+export async function serializeInChunks(payload: unknown, maxBytes: number): Promise<Serialized> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let pending: string[] = [];
+  let pendingChars = 0;
+  let sinceTurn = 0;
+  const flush = (): void => {
+    const chunk = Buffer.from(pending.join(''));
+    chunks.push(chunk);
+    bytes += chunk.length;
+    pending = [];
+    pendingChars = 0;
+  };
+  try {
+    for (const piece of jsonPieces(payload)) {
+      pending.push(piece);
+      pendingChars += piece.length;
+      sinceTurn += piece.length;
+      if (pendingChars >= CHUNK_BYTES) {
+        flush();
+        if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
+      }
+      if (sinceTurn >= YIELD_CHARS) {
+        sinceTurn = 0;
+        await nextTurn();
+      }
+    }
+  } catch {
+    return { kind: 'refused', reason: 'not_serializable' };
+  }
+  if (pendingChars > 0) flush();
+  if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
+  return { kind: 'chunks', chunks, bytes };
+}
+
+/**
+ * A UUID version 7 for `msecs`: the time in its first 48 bits, the rest random. Node's
+ * randomUUID draws from a cached pool; uuid's v7 reads the system's random source on every
+ * call, which was about 25 µs of an enqueue's CPU.
+ */
+function uuidv7(msecs: number): string {
+  const time = msecs.toString(16).padStart(12, '0');
+  // randomUUID: xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx; keep its random bits and its variant.
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
 }
 
 /**
  * Creates a producer: one Redis connection and one BullMQ Queue for the life of the process,
  * whatever the number of calls.
  *
- * Memory: a payload's JSON string lives only while its enqueue is under way, and this process
- * never holds more than `maxInFlightBytes` of them at once; Redis holds at most
- * `maxQueuedBytes` across all producers.
+ * Memory: a payload's JSON (one string, or chunks of 1 MiB for large payloads) lives only
+ * while its enqueue is under way, and this process never holds more than `maxInFlightBytes`
+ * of them at once past serialisation; Redis holds at most `maxQueuedBytes` across all
+ * producers (a payload's bytes are written only under its reservation).
+ *
+ * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes two (reserve +
+ * store in one MULTI, then BullMQ's add); a larger one takes one to reserve, its chunks
+ * (pipelined, a few unanswered at once), one to commit and one to add.
  */
 export function createDebugPayloadProducer(options: ProducerOptions = {}): DebugPayloadProducer {
   const { redis: givenRedis, logger = createDefaultLogger(), registry, ...tunables } = options;
@@ -149,6 +235,8 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   const inFlight = new Set<Promise<EnqueueResult>>();
   let queue: Promise<Queue> | undefined;
   let closed = false;
+  /** Read after an await: close() may have been called meanwhile. */
+  const isClosed = (): boolean => closed;
   /** How often a waiting enqueue tries again (the `wait` policy). */
   const ticker = new Ticker(20);
   const redactor = settings.redactInProducer
@@ -207,16 +295,53 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     return { status: 'dropped', reason };
   };
 
-  /** Reserves room; with the `wait` policy, tries again on the shared ticker until admissionWaitMs. */
-  const reserve = async (payloadId: string, bytes: number, outcome: PayloadOutcome): Promise<Reservation> => {
-    const options = { ...settings, policy: settings.admissionPolicy, outcome };
-    let reservation = await ledger.reserve(payloadId, bytes, options);
+  const reserveOptions = (outcome: PayloadOutcome) => ({
+    maxQueued: settings.maxQueued,
+    maxQueuedBytes: settings.maxQueuedBytes,
+    policy: settings.admissionPolicy,
+    outcome,
+  });
+
+  /**
+   * With the `wait` policy, tries a refused reservation again on the shared ticker until
+   * admissionWaitMs; `first` is the first attempt's answer, or undefined to make it here.
+   */
+  const reserve = async (
+    payloadId: string,
+    bytes: number,
+    outcome: PayloadOutcome,
+    first?: Reservation,
+  ): Promise<Reservation> => {
+    const options = reserveOptions(outcome);
+    let reservation = first ?? (await ledger.reserve(payloadId, bytes, options));
     const deadline = Date.now() + settings.admissionWaitMs;
     while (!reservation.admitted && settings.admissionPolicy === 'wait' && !closed && Date.now() < deadline) {
       await ticker.next();
       reservation = await ledger.reserve(payloadId, bytes, options);
     }
     return reservation;
+  };
+
+  /**
+   * Reserves room and stores the bytes. A whole JSON string (small payloads) goes with its
+   * reservation in one MULTI; chunks (large payloads) only once reserved.
+   */
+  const reserveAndStore = async (
+    payloadId: string,
+    serialized: Extract<Serialized, { kind: 'whole' | 'chunks' }>,
+    outcome: PayloadOutcome,
+  ): Promise<{ reservation: Reservation; stored: StoreOutcome | undefined }> => {
+    const { bytes } = serialized;
+    if (serialized.kind === 'chunks') {
+      const reservation = await reserve(payloadId, bytes, outcome);
+      if (!reservation.admitted) return { reservation, stored: undefined };
+      return { reservation, stored: await ledger.storeChunks(payloadId, serialized.chunks, bytes) };
+    }
+    const first = await ledger.reserveAndStore(payloadId, serialized.json, bytes, reserveOptions(outcome));
+    if (first.reservation.admitted) return first;
+    const reservation = await reserve(payloadId, bytes, outcome, first.reservation);
+    if (!reservation.admitted) return { reservation, stored: undefined };
+    return { reservation, stored: await ledger.storePayload(payloadId, serialized.json, bytes) };
   };
 
   /**
@@ -236,14 +361,14 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   };
 
   const admit = async (
-    json: string,
-    bytes: number,
+    serialized: Extract<Serialized, { kind: 'whole' | 'chunks' }>,
     meta: DebugPayloadMeta,
     redaction: string | undefined,
   ): Promise<EnqueueResult> => {
+    const { bytes } = serialized;
     const enqueuedAt = new Date();
     // The id's timestamp is the enqueue time, so the key's day can be read back from the id.
-    const payloadId = uuidv7({ msecs: enqueuedAt.getTime() });
+    const payloadId = uuidv7(enqueuedAt.getTime());
     const key = buildObjectKey({
       keyPrefix: settings.keyPrefix,
       enqueuedAt,
@@ -254,13 +379,23 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     let reserved = false;
     try {
       const bullQueue = await ready();
-      const reservation = await reserve(payloadId, bytes, meta.outcome ?? 'unknown');
+      // From here a failure releases the reservation, should Redis have made it (idempotent).
+      reserved = true;
+      const { reservation, stored } = await reserveAndStore(payloadId, serialized, meta.outcome ?? 'unknown');
       if (!reservation.admitted) {
         return drop(reservation.refusal === 'queue_full' ? 'queue_full' : 'queue_bytes_full', meta);
       }
-      reserved = true;
-      if (reservation.evicted.length > 0) await evict(bullQueue, reservation.evicted, meta);
-      if (!(await ledger.storePayload(payloadId, json))) return drop('evicted', meta);
+      const evicting =
+        reservation.evicted.length > 0 ? evict(bullQueue, reservation.evicted, meta) : undefined;
+      if (stored === 'evicted') {
+        await evicting;
+        return drop('evicted', meta);
+      }
+      if (stored !== 'stored') {
+        await evicting;
+        await ledger.release(payloadId).catch(() => false);
+        return drop('redis_unavailable', meta, 'the payload bytes did not all reach Redis');
+      }
       const data: ArchiveJobData = {
         payloadId,
         key,
@@ -271,19 +406,22 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
         ...(meta.integration === undefined ? {} : { integration: meta.integration }),
         ...(meta.outcome === undefined ? {} : { outcome: meta.outcome }),
       };
-      await bullQueue.add(ARCHIVE_JOB_NAME, data, {
-        jobId: payloadId,
-        attempts: settings.attempts,
-        backoff: { type: 'exponential', delay: settings.backoffDelayMs, jitter: 0.5 },
-        removeOnComplete: true,
-        removeOnFail: false,
-      });
+      await Promise.all([
+        evicting,
+        bullQueue.add(ARCHIVE_JOB_NAME, data, {
+          jobId: payloadId,
+          attempts: settings.attempts,
+          backoff: { type: 'exponential', delay: settings.backoffDelayMs, jitter: 0.5 },
+          removeOnComplete: true,
+          removeOnFail: false,
+        }),
+      ]);
       stats.queued += 1;
       metrics?.enqueuedBytes.inc(bytes);
       return { status: 'queued', payloadId, key };
     } catch (error) {
-      // A reservation whose job could not be added is released now, or by the consumer's
-      // reconciler if Redis is gone too.
+      // A reservation whose bytes or job could not be written is released now (with its
+      // partial bytes), or by the consumer's reconciler if Redis is gone too.
       if (reserved) await ledger.release(payloadId).catch(() => false);
       return drop('redis_unavailable', meta, error);
     }
@@ -308,20 +446,34 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     ) {
       return drop('sampled_out', meta);
     }
-    const json = serialize(payload, redactor);
-    // serialize is synchronous, so the summary read now is this payload's.
-    const redaction = redactor === undefined ? undefined : formatRedactionSummary(redactor.summary());
-    if (json === undefined) return drop('not_serializable', meta);
-    // UTF-8 never takes fewer bytes than UTF-16 code units, so a long string fails without a scan.
-    if (json.length > settings.maxPayloadBytes) return drop('payload_too_large', meta);
-    const bytes = Buffer.byteLength(json);
-    if (bytes > settings.maxPayloadBytes) return drop('payload_too_large', meta);
+    let serialized: Serialized;
+    let redaction: string | undefined;
+    if (redactor !== undefined) {
+      serialized = serialize(payload, redactor, settings.maxPayloadBytes);
+      // serialize is synchronous, so the summary read now is this payload's.
+      redaction = formatRedactionSummary(redactor.summary());
+    } else {
+      let large: boolean;
+      try {
+        large = jsonLengthExceeds(payload, INCREMENTAL_THRESHOLD_CHARS);
+      } catch {
+        // A getter that throws: JSON.stringify would throw too.
+        return drop('not_serializable', meta);
+      }
+      serialized = large
+        ? await serializeInChunks(payload, settings.maxPayloadBytes)
+        : serialize(payload, undefined, settings.maxPayloadBytes);
+    }
+    if (serialized.kind === 'refused') return drop(serialized.reason, meta);
+    if (isClosed()) return drop('producer_closed', meta);
+    const { bytes } = serialized;
     if (stats.inFlightBytes + bytes > settings.maxInFlightBytes) return drop('producer_busy', meta);
     if (redis.status !== 'ready') await firstConnection;
     if (redis.status !== 'ready')
       return drop('redis_unavailable', meta, `redis connection is ${redis.status}`);
+    if (isClosed()) return drop('producer_closed', meta);
     stats.inFlightBytes += bytes;
-    const pending = admit(json, bytes, meta, redaction);
+    const pending = admit(serialized, meta, redaction);
     inFlight.add(pending);
     try {
       return await pending;

@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INCREMENTAL_THRESHOLD_CHARS } from '../../src/producer/producer.ts';
+import { useLeakGuard } from '../support/leak-guard.ts';
+import { startTestRedis, uniqueQueueName, type TestRedis } from '../support/servers.ts';
+
+const MiB = 1024 * 1024;
+
+/** A payload over the incremental threshold, with values whose JSON has rules of its own. */
+function largePayload(tag: string): Record<string, unknown> {
+  return {
+    tag,
+    at: new Date(0),
+    skipped: undefined,
+    fn: () => 1,
+    text: 'é🎉\u2028',
+    exchanges: Array.from({ length: 60 }, (_, index) => ({
+      index,
+      body: `<p>${String(index)}</p>`.repeat(3_000),
+      headers: { 'set-cookie': undefined, accept: 'text/html' },
+      list: [undefined, 1, { toJSON: (key: string) => `element ${key}` }],
+    })),
+  };
+}
+
+describe('large payloads (the incremental path)', () => {
+  let redis: TestRedis;
+  const guard = useLeakGuard();
+
+  beforeAll(async () => {
+    redis = await startTestRedis();
+  });
+  afterAll(async () => {
+    await redis.destroy();
+  });
+
+  it('stores exactly JSON.stringify of a payload over the threshold, and nothing partial', async () => {
+    const queueName = uniqueQueueName('large');
+    const producer = guard.producer({ redisUrl: redis.url, queueName, maxPayloadBytes: 16 * MiB });
+    const inspector = guard.inspector(redis.url, queueName);
+    try {
+      const payload = largePayload('large');
+      const json = JSON.stringify(payload);
+      expect(json.length).toBeGreaterThan(INCREMENTAL_THRESHOLD_CHARS);
+      const result = await producer.enqueue(payload, { taskId: 'large' });
+      if (result.status !== 'queued') throw new Error(`expected queued, got ${JSON.stringify(result)}`);
+      expect(await inspector.ledger.readPayload(result.payloadId)).toBe(json);
+      expect(await inspector.redis.exists(inspector.ledger.partialKey(result.payloadId))).toBe(0);
+      expect(await inspector.redis.ttl(inspector.ledger.payloadKey(result.payloadId))).toBe(-1);
+      expect(await inspector.usage()).toEqual({ payloads: 1, bytes: Buffer.byteLength(json) });
+      expect((await inspector.counts()).waiting).toBe(1);
+    } finally {
+      await producer.close();
+      await inspector.close();
+    }
+  });
+
+  function cyclic(): unknown {
+    const node: Record<string, unknown> = { name: 'loop' };
+    node.self = { parent: node };
+    return node;
+  }
+
+  it.each([
+    ['a cycle', cyclic()],
+    ['a BigInt', 10n ** 30n],
+    [
+      'a throwing getter',
+      {
+        get broken(): never {
+          throw new Error('getter exploded');
+        },
+      },
+    ],
+  ])('drops as not_serializable a large payload holding %s, leaving nothing in Redis', async (_name, bad) => {
+    const queueName = uniqueQueueName('large-hostile');
+    const producer = guard.producer({ redisUrl: redis.url, queueName, maxPayloadBytes: 16 * MiB });
+    const inspector = guard.inspector(redis.url, queueName);
+    try {
+      const payload = largePayload('hostile');
+      (payload.exchanges as Record<string, unknown>[]).push({ bad });
+      expect(await producer.enqueue(payload, { taskId: 'hostile' })).toEqual({
+        status: 'dropped',
+        reason: 'not_serializable',
+      });
+      expect(producer.stats().dropped.not_serializable).toBe(1);
+      expect(producer.stats().inFlightBytes).toBe(0);
+      expect(await inspector.usage()).toEqual({ payloads: 0, bytes: 0 });
+      expect(await inspector.redis.keys(`${inspector.prefix}:${queueName}:payload:*`)).toEqual([]);
+    } finally {
+      await producer.close();
+      await inspector.close();
+    }
+  });
+
+  it('drops a large payload over maxPayloadBytes as payload_too_large', async () => {
+    const queueName = uniqueQueueName('large-too-large');
+    const producer = guard.producer({ redisUrl: redis.url, queueName, maxPayloadBytes: 2 * MiB });
+    const inspector = guard.inspector(redis.url, queueName);
+    try {
+      const payload = { chunks: Array.from({ length: 40 }, (_, index) => 'z'.repeat(100_000 + index)) };
+      expect(await producer.enqueue(payload, { taskId: 'big' })).toEqual({
+        status: 'dropped',
+        reason: 'payload_too_large',
+      });
+      expect(await inspector.usage()).toEqual({ payloads: 0, bytes: 0 });
+    } finally {
+      await producer.close();
+      await inspector.close();
+    }
+  });
+
+  it('refuses a large payload under a full queue before sending its bytes', async () => {
+    const queueName = uniqueQueueName('large-full');
+    const producer = guard.producer({ redisUrl: redis.url, queueName, maxQueued: 1 });
+    const inspector = guard.inspector(redis.url, queueName);
+    try {
+      const first = await producer.enqueue({ small: true }, { taskId: 'first' });
+      if (first.status !== 'queued') throw new Error('the first payload was dropped');
+      expect(await producer.enqueue(largePayload('full'), { taskId: 'full' })).toEqual({
+        status: 'dropped',
+        reason: 'queue_full',
+      });
+      expect(await inspector.redis.keys(`${inspector.prefix}:${queueName}:payload:*`)).toEqual([
+        inspector.ledger.payloadKey(first.payloadId),
+      ]);
+    } finally {
+      await producer.close();
+      await inspector.close();
+    }
+  });
+
+  it('commits a stored payload only while admitted and complete; release deletes partial bytes', async () => {
+    const queueName = uniqueQueueName('large-commit');
+    const inspector = guard.inspector(redis.url, queueName);
+    const { ledger } = inspector;
+    const options = {
+      maxQueued: 10,
+      maxQueuedBytes: 100 * MiB,
+      policy: 'drop-newest',
+      outcome: 'unknown',
+    } as const;
+    const chunks = [Buffer.alloc(MiB, 'a'), Buffer.alloc(MiB, 'b'), Buffer.from('c')];
+    const bytes = 2 * MiB + 1;
+    try {
+      // Complete and admitted: committed under the payload key, no TTL, no partial key.
+      expect((await ledger.reserve('complete', bytes, options)).admitted).toBe(true);
+      expect(await ledger.storeChunks('complete', chunks, bytes)).toBe('stored');
+      expect((await ledger.readPayload('complete'))?.length).toBe(bytes);
+      expect(await inspector.redis.exists(ledger.partialKey('complete'))).toBe(0);
+
+      // A write that lost bytes (the partial key expired mid-write) is never committed.
+      expect((await ledger.reserve('short', bytes, options)).admitted).toBe(true);
+      expect(await ledger.storeChunks('short', chunks.slice(1), bytes)).toBe('incomplete');
+      expect(await ledger.readPayload('short')).toBeNull();
+      expect(await inspector.redis.exists(ledger.partialKey('short'))).toBe(0);
+      expect(await ledger.release('short')).toBe(true);
+
+      // Released (evicted) mid-write: the commit keeps nothing.
+      expect((await ledger.reserve('evicted', bytes, options)).admitted).toBe(true);
+      await inspector.redis.set(ledger.partialKey('evicted'), 'partial', 'PX', 60_000);
+      expect(await ledger.release('evicted')).toBe(true);
+      expect(await inspector.redis.exists(ledger.partialKey('evicted'))).toBe(0);
+      expect(await ledger.storeChunks('evicted', chunks, bytes)).toBe('evicted');
+      expect(await inspector.redis.exists(ledger.partialKey('evicted'), ledger.payloadKey('evicted'))).toBe(
+        0,
+      );
+
+      // A partial key left by a producer that died mid-write expires.
+      await inspector.redis.set(ledger.partialKey('dead'), 'partial', 'PX', 60_000);
+      expect(await inspector.redis.pttl(ledger.partialKey('dead'))).toBeGreaterThan(0);
+
+      expect(await ledger.release('complete')).toBe(true);
+      expect(await inspector.usage()).toEqual({ payloads: 0, bytes: 0 });
+    } finally {
+      await inspector.close();
+    }
+  });
+});
