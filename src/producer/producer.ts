@@ -213,7 +213,7 @@ function uuidv7(msecs: number): string {
  * producers (a payload's bytes are written only under its reservation).
  *
  * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes two (reserve +
- * store in one MULTI, then BullMQ's add); a larger one takes one to reserve, its chunks
+ * store in one pipeline, then BullMQ's add); a larger one takes one to reserve, its chunks
  * (pipelined, a few unanswered at once), one to commit and one to add.
  */
 export function createDebugPayloadProducer(options: ProducerOptions = {}): DebugPayloadProducer {
@@ -324,7 +324,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
 
   /**
    * Reserves room and stores the bytes. A whole JSON string (small payloads) goes with its
-   * reservation in one MULTI; chunks (large payloads) only once reserved.
+   * reservation in one pipeline; chunks (large payloads) only once reserved.
    */
   const reserveAndStore = async (
     payloadId: string,
