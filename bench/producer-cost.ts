@@ -3,7 +3,7 @@
  * and CPU against the floor of one JSON.stringify plus one Redis SET of the same bytes
  * (ioredis), side by side, and the longest event-loop stall an enqueue causes. Payloads over
  * INCREMENTAL_THRESHOLD_CHARS take the producer's incremental path (stringified in pieces with
- * the event loop turning, sent as SET + APPENDs of 1 MiB); a second table measures that
+ * the event loop turning, sent as SET + SETRANGEs of 1 MiB); a second table measures that
  * serialisation alone against JSON.stringify at every size, which is what the threshold is
  * chosen from.
  *
@@ -186,7 +186,7 @@ await runBench('producer-cost', async (ctx) => {
     },
   ];
   const markdown = [
-    `One producer (its defaults, bounds raised so nothing is dropped) against a private redis-server on loopback; Redis round trip (PING) median ${fixed(rttMs * 1000, 0)} µs. "floor" = \`JSON.stringify\` + one \`SET\` of the same JSON with ioredis. Wall and CPU (process.cpuUsage, this process: includes ioredis and V8's helper threads) are medians per enqueue, ratios medians of interleaved rounds; Redis is flushed between samples. Stall = longest gap of a 1 ms timer during one call, worst of the runs. "path": payloads whose JSON is estimated at most ${fixed(INCREMENTAL_THRESHOLD_CHARS / 1024 / 1024, 0)} MiB are stringified in one go and reserved and stored in one MULTI (reserve script, SET of a partial key, commit script), then BullMQ's add: two round trips; larger ones are stringified incrementally (the event loop turns every 128 KiB), reserved, sent as SET + APPENDs of 1 MiB and committed, then added.`,
+    `One producer (its defaults, bounds raised so nothing is dropped) against a private redis-server on loopback; Redis round trip (PING) median ${fixed(rttMs * 1000, 0)} µs. "floor" = \`JSON.stringify\` + one \`SET\` of the same JSON with ioredis. Wall and CPU (process.cpuUsage, this process: includes ioredis and V8's helper threads) are medians per enqueue, ratios medians of interleaved rounds; Redis is flushed between samples. Stall = longest gap of a 1 ms timer during one call, worst of the runs. "path": payloads whose JSON is estimated at most ${fixed(INCREMENTAL_THRESHOLD_CHARS / 1024 / 1024, 0)} MiB are stringified in one go and reserved and stored in one pipeline (reserve script, SET of a partial key, commit script), then BullMQ's add: two round trips; larger ones are stringified incrementally (the event loop turns every 128 KiB), reserved, sent as a SET sized to the whole and SETRANGEs of 1 MiB and committed, then added.`,
     '',
     table(
       [

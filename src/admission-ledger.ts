@@ -9,7 +9,7 @@ import type { RedisClient } from './redis-client.ts';
  *
  * Admission checks both bounds, picks any payloads to evict and reserves room in one Lua
  * script, so there is no check-then-add race. The bytes never pass through Lua: they are written
- * with plain SET/APPEND to the payload's partial key (`<payload key>:partial`, with a TTL), and
+ * with plain SET/SETRANGE to the payload's partial key (`<payload key>:partial`, with a TTL), and
  * a small commit script renames it to the payload key only while the payload is still admitted
  * and its length is the reserved one, so a consumer never reads a partial payload and an
  * evicted or failed write leaves nothing the bounds do not count (what a dead producer leaves
@@ -18,7 +18,7 @@ import type { RedisClient } from './redis-client.ts';
  * - Small payloads: reserve, SET and commit go in one pipeline (one round trip, run in order on
  *   one connection); the commit deletes the bytes of a refused or evicted payload at once.
  * - Large ones: reserve first, so a full queue costs one small round trip, not a megabyte
- *   upload; then SET + APPENDs of about 1 MiB, then the commit.
+ *   upload; then SET + SETRANGEs of about 1 MiB, then the commit.
  *
  * The BullMQ job carries only the payload's identity (a few hundred bytes), which keeps job
  * data, return values and BullMQ's events stream small whatever the payload size.
@@ -179,7 +179,7 @@ export type StoreOutcome = 'stored' | 'evicted' | 'incomplete';
 
 /**
  * TTL of a partial key: only a producer that died or lost Redis mid-write leaves one, which
- * then expires (or goes when the reconciler forgets its entry). Refreshed by every APPEND.
+ * then expires (or goes when the reconciler forgets its entry). Refreshed with every chunk.
  */
 const PARTIAL_TTL_MS = 60_000;
 /** Chunks of one payload on their way to Redis unanswered at once (about 1 MiB each). */
@@ -310,35 +310,51 @@ export class AdmissionLedger {
 
   /**
    * Stores the JSON of a payload that holds a reservation from its chunks (about 1 MiB each):
-   * SET then APPENDs to the partial key, at most `STORE_WINDOW` chunks unanswered at once, then
-   * the commit. Throws when a write fails; the caller releases the reservation (which deletes
-   * the partial key too), and the TTL clears what a dead producer leaves.
+   * SET of the first, which a SETRANGE at the last byte then sizes to the whole, then SETRANGEs
+   * of the others at their offsets, at most `STORE_WINDOW` chunks unanswered at once, then the
+   * commit. Sizing the key once spares Redis what APPEND costs past 1 MiB, a reallocation and
+   * copy of the whole string per chunk: 50 APPENDs of 1 MiB took 1.3-1.6 s (up to 200 ms
+   * each, enough for a command to time out behind three others), 50 SETRANGEs 0.2-0.5 s.
+   * Throws when a write fails; `incomplete` when bytes were lost (the partial key expired
+   * mid-write) or the chunks do not add up to `bytes`. Either way the caller releases the
+   * reservation (which deletes the partial key too), and the TTL clears what a dead producer
+   * leaves.
    */
   async storeChunks(payloadId: string, chunks: readonly Buffer[], bytes: number): Promise<StoreOutcome> {
     const key = this.partialKey(payloadId);
     const failures: unknown[] = [];
-    const settle = (sent: Promise<unknown>): Promise<void> =>
-      sent.then(
-        () => undefined,
-        (error: unknown) => {
-          failures.push(error);
-        },
-      );
-    const unanswered: Promise<void>[] = [];
-    for (const [index, chunk] of chunks.entries()) {
-      if (failures.length > 0) break;
-      if (index === 0) {
-        unanswered.push(settle(this.#redis.set(key, chunk, 'PX', PARTIAL_TTL_MS)));
-      } else {
-        unanswered.push(settle(this.#redis.append(key, chunk)));
-        // Should the key have expired meanwhile, APPEND made it anew: give it a TTL again.
-        unanswered.push(settle(this.#redis.pexpire(key, PARTIAL_TTL_MS)));
+    const write = { lost: false };
+    // Each chunk is one MULTI, so nothing runs between its check and its write: the first SETs
+    // and sizes the key; every later one refreshes the TTL, and a PEXPIRE that finds no key
+    // means the bytes before were lost (expired), since the SETRANGE after it makes the key anew.
+    const send = async (index: number, offset: number, chunk: Buffer): Promise<void> => {
+      const transaction = this.#redis.multi();
+      if (index > 0) transaction.pexpire(key, PARTIAL_TTL_MS).setrange(key, offset, chunk);
+      else if (bytes > chunk.length)
+        transaction.set(key, chunk, 'PX', PARTIAL_TTL_MS).setrange(key, bytes - 1, ' ');
+      else transaction.set(key, chunk, 'PX', PARTIAL_TTL_MS).pttl(key);
+      try {
+        const [first] = checkReplies(await transaction.exec(), 2);
+        if (index > 0 && first === 0) write.lost = true;
+      } catch (error) {
+        failures.push(error);
       }
-      if (unanswered.length > STORE_WINDOW * 2) await unanswered.shift();
+    };
+    const unanswered: Promise<void>[] = [];
+    let offset = 0;
+    for (const [index, chunk] of (chunks.length > 0 ? chunks : [Buffer.alloc(0)]).entries()) {
+      if (failures.length > 0 || write.lost) break;
+      unanswered.push(send(index, offset, chunk));
+      offset += chunk.length;
+      if (unanswered.length > STORE_WINDOW) await unanswered.shift();
     }
-    if (chunks.length === 0) unanswered.push(settle(this.#redis.set(key, '', 'PX', PARTIAL_TTL_MS)));
     await Promise.all(unanswered);
     if (failures.length > 0) throw failures[0];
+    if (offset !== bytes) write.lost = true;
+    if (write.lost) {
+      await this.#redis.del(key);
+      return 'incomplete';
+    }
     return toStoreOutcome(await this.#redis.debugArchiverCommit(...this.#commitArgs(payloadId, bytes)));
   }
 

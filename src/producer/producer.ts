@@ -127,7 +127,7 @@ function checkMeta(meta: unknown): asserts meta is DebugPayloadMeta {
  * incremental path costs about as much CPU as it saves from 1 MB up (bench/producer-cost.ts).
  */
 export const INCREMENTAL_THRESHOLD_CHARS = 1024 * 1024;
-/** Size of the chunks sent to Redis (SET, then APPENDs) on the incremental path. */
+/** Size of the chunks sent to Redis (SET, then SETRANGEs) on the incremental path. */
 const CHUNK_BYTES = 1024 * 1024;
 /** Characters stringified between two turns of the event loop on the incremental path. */
 const YIELD_CHARS = 128 * 1024;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INCREMENTAL_THRESHOLD_CHARS } from '../../src/producer/producer.ts';
+import { waitFor } from '../support/wait.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { startTestRedis, uniqueQueueName, type TestRedis } from '../support/servers.ts';
 
@@ -154,6 +155,25 @@ describe('large payloads (the incremental path)', () => {
       expect(await ledger.readPayload('short')).toBeNull();
       expect(await inspector.redis.exists(ledger.partialKey('short'))).toBe(0);
       expect(await ledger.release('short')).toBe(true);
+
+      // The partial key gone mid-write (as if it expired): a later chunk finds no key to
+      // refresh, so the write is incomplete, whatever length the rest would have made.
+      const many = Array.from({ length: 24 }, (_, i) => Buffer.alloc(MiB, 97 + (i % 26)));
+      expect((await ledger.reserve('vanished', 24 * MiB, options)).admitted).toBe(true);
+      const storing = ledger.storeChunks('vanished', many, 24 * MiB);
+      await waitFor(
+        async () => (await inspector.redis.exists(ledger.partialKey('vanished'))) === 1 || undefined,
+        {
+          what: 'the first chunk to land',
+          timeoutMs: 10_000,
+          intervalMs: 1,
+        },
+      );
+      await inspector.redis.del(ledger.partialKey('vanished'));
+      expect(await storing).toBe('incomplete');
+      expect(await ledger.readPayload('vanished')).toBeNull();
+      expect(await inspector.redis.exists(ledger.partialKey('vanished'))).toBe(0);
+      expect(await ledger.release('vanished')).toBe(true);
 
       // Released (evicted) mid-write: the commit keeps nothing.
       expect((await ledger.reserve('evicted', bytes, options)).admitted).toBe(true);
