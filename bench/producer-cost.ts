@@ -45,7 +45,7 @@ async function stringifyIncrementally(payload: BenchPayload): Promise<number> {
 
 interface Row {
   label: string;
-  path: 'one MULTI' | 'incremental';
+  path: 'one pipeline' | 'incremental';
   wall: { enqueue: number; floor: number };
   cpu: { enqueue: number; floor: number };
   wallRatio: number;
@@ -97,7 +97,7 @@ await runBench('producer-cost', async (ctx) => {
   const serialisation: SerialisationRow[] = [];
   for (const size of payloadSizes(ctx.quick)) {
     const payload = benchPayload(size);
-    const path = jsonLengthExceeds(payload.value, INCREMENTAL_THRESHOLD_CHARS) ? 'incremental' : 'one MULTI';
+    const path = jsonLengthExceeds(payload.value, INCREMENTAL_THRESHOLD_CHARS) ? 'incremental' : 'one pipeline';
     ctx.log(`enqueue vs floor: ${payload.label} (${path})`);
     let n = 0;
     const result = await compare(
