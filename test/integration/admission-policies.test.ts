@@ -1,33 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BurstConfig } from '../support/burst-protocol.ts';
 import { burst } from '../support/burst.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { exactSizePayload } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const guard = useLeakGuard();
-let redis: TestRedis;
-let s3: TestS3;
-
-beforeAll(async () => {
-  [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-});
-afterAll(async () => {
-  await Promise.all([redis.destroy(), s3.destroy()]);
-});
+const servers = useTestServers();
 
 const payload = (index: number, bytes = 1_000) => exactSizePayload(bytes, 'p', index);
 
 async function waitingIds(queueName: string): Promise<string[]> {
-  const inspector = guard.inspector(redis.url, queueName);
+  const inspector = guard.inspector(servers.redis.url, queueName);
   try {
     const jobs = await inspector.queue.getWaiting();
     return jobs.map((job) => String(job.id)).sort();
@@ -39,7 +25,7 @@ async function waitingIds(queueName: string): Promise<string[]> {
 describe('admission policies', () => {
   it('drop-newest (the default) refuses the newcomer and keeps what waits', async () => {
     const queueName = uniqueQueueName('drop-newest');
-    const producer = guard.producer({ redisUrl: redis.url, queueName, maxQueued: 2 });
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxQueued: 2 });
     const results = [];
     for (let index = 0; index < 4; index += 1)
       results.push(await producer.enqueue(payload(index), { taskId: `t${index}` }));
@@ -51,7 +37,7 @@ describe('admission policies', () => {
   it('drop-oldest evicts the oldest waiting payload, atomically with the bounds', async () => {
     const queueName = uniqueQueueName('drop-oldest');
     const producer = guard.producer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       maxQueued: 3,
       admissionPolicy: 'drop-oldest',
@@ -64,7 +50,7 @@ describe('admission policies', () => {
     }
     expect(producer.stats().evicted).toBe(2);
     expect(await waitingIds(queueName)).toEqual(ids.slice(2).sort());
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     expect(await inspector.usage()).toEqual({ payloads: 3, bytes: 3_000 });
     expect(await inspector.redis.exists(inspector.ledger.payloadKey(ids[0] ?? ''))).toBe(0);
     await inspector.close();
@@ -73,7 +59,7 @@ describe('admission policies', () => {
 
   it('lets a failed task push out a succeeded one under any policy, never the other way round', async () => {
     const queueName = uniqueQueueName('outcome');
-    const producer = guard.producer({ redisUrl: redis.url, queueName, maxQueued: 2 });
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxQueued: 2 });
     const enqueue = (index: number, outcome: 'failed' | 'succeeded' | undefined) =>
       producer.enqueue(payload(index), {
         taskId: `t${index}`,
@@ -89,7 +75,7 @@ describe('admission policies', () => {
     await producer.close();
 
     const oldest = guard.producer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       maxQueued: 2,
       admissionPolicy: 'drop-oldest',
@@ -104,7 +90,7 @@ describe('admission policies', () => {
   it('evicts as many as the byte bound needs', async () => {
     const queueName = uniqueQueueName('bytes');
     const producer = guard.producer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       maxQueuedBytes: 3_000,
       maxPayloadBytes: 3_000,
@@ -117,7 +103,7 @@ describe('admission policies', () => {
     const big = await producer.enqueue(payload(9, 2_500), { taskId: 'f', outcome: 'failed' });
     expect(big.status).toBe('queued');
     expect(producer.stats().evicted).toBe(3);
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     expect(await inspector.usage()).toEqual({ payloads: 1, bytes: 2_500 });
     await inspector.close();
     await producer.close();
@@ -126,7 +112,7 @@ describe('admission policies', () => {
   it('wait retries until room frees up, and drops after admissionWaitMs', async () => {
     const queueName = uniqueQueueName('wait');
     const producer = guard.producer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       maxQueued: 1,
       admissionPolicy: 'wait',
@@ -141,7 +127,7 @@ describe('admission policies', () => {
     expect(waited).toBeGreaterThanOrEqual(550);
     expect(waited).toBeLessThan(1_500);
 
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     const pending = producer.enqueue(payload(2), { taskId: 'admitted-later' });
     await new Promise((resolve) => setTimeout(resolve, 100));
     await inspector.ledger.release(first.payloadId);
@@ -152,7 +138,7 @@ describe('admission policies', () => {
 
   it('samples succeeded payloads and never failed ones', async () => {
     const queueName = uniqueQueueName('sample');
-    const none = guard.producer({ redisUrl: redis.url, queueName, successSampleRate: 0 });
+    const none = guard.producer({ redisUrl: servers.redis.url, queueName, successSampleRate: 0 });
     expect(await none.enqueue(payload(0), { taskId: 's', outcome: 'succeeded' })).toEqual({
       status: 'dropped',
       reason: 'sampled_out',
@@ -162,7 +148,7 @@ describe('admission policies', () => {
     await none.close();
 
     const half = guard.producer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName: uniqueQueueName('half'),
       successSampleRate: 0.5,
     });
@@ -182,7 +168,7 @@ describe('admission policies', () => {
     const queueName = uniqueQueueName('oldest-burst');
     const maxQueued = 20;
     const configs: BurstConfig[] = [0, 1].map((index) => ({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       tag: `c${index}`,
       count: 150,
@@ -195,19 +181,19 @@ describe('admission policies', () => {
     const results = await burst(guard, configs);
     expect(results.reduce((sum, result) => sum + result.rejected, 0)).toBe(0);
 
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     expect((await inspector.usage()).payloads).toBe(maxQueued);
     // Failed payloads outrank succeeded ones: what stayed is all failed when enough arrived.
     const failedOrder = await inspector.redis.zcard(`{debug-archiver}:${queueName}:ledger:order:failed`);
     expect(failedOrder).toBe(maxQueued);
 
-    const bucket = await s3.createBucket();
+    const bucket = await servers.s3.createBucket();
     const consumer = await guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       bucket,
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
     });
     await waitFor(
       async () => {
@@ -218,7 +204,7 @@ describe('admission policies', () => {
       },
       { what: 'the queue to drain', timeoutMs: 30_000 },
     );
-    expect(await listPayloadKeys(s3.client, bucket)).toHaveLength(maxQueued);
+    expect(await listPayloadKeys(servers.s3.client, bucket)).toHaveLength(maxQueued);
     await consumer.close();
     await inspector.close();
   });

@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DropReason } from '../../src/producer/producer.ts';
 import type { BurstResult } from '../support/burst-protocol.ts';
 import { burst } from '../support/burst.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { exactSizePayload } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServers, uniqueQueueName } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const CHILDREN = 3;
@@ -26,26 +20,18 @@ function dropReasons(results: readonly BurstResult[]): Set<DropReason> {
 }
 
 describe('the hard bound across producer processes', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
+  const servers = useTestServers();
   const guard = useLeakGuard();
 
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-  });
-  afterAll(async () => {
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
-
   async function drainAndCheckFreed(queueName: string, admitted: number, enqueueAgain: () => Promise<void>) {
-    const bucket = await s3.createBucket();
-    const inspector = guard.inspector(redis.url, queueName);
+    const bucket = await servers.s3.createBucket();
+    const inspector = guard.inspector(servers.redis.url, queueName);
     const consumer = await guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       bucket,
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
       concurrency: 8,
     });
     try {
@@ -58,7 +44,7 @@ describe('the hard bound across producer processes', () => {
         { what: 'the consumer to drain the queue', timeoutMs: 30_000 },
       );
       expect(await inspector.usage()).toEqual({ payloads: 0, bytes: 0 });
-      expect(await listPayloadKeys(s3.client, bucket)).toHaveLength(admitted);
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toHaveLength(admitted);
       await enqueueAgain();
     } finally {
       await consumer.close();
@@ -73,7 +59,7 @@ describe('the hard bound across producer processes', () => {
     const results = await burst(
       guard,
       Array.from({ length: CHILDREN }, (_, index) => ({
-        redisUrl: redis.url,
+        redisUrl: servers.redis.url,
         queueName,
         tag: `child${index}`,
         count: ENQUEUES_PER_CHILD,
@@ -90,8 +76,8 @@ describe('the hard bound across producer processes', () => {
     );
     expect(dropReasons(results)).toEqual(new Set(['queue_full']));
 
-    const inspector = guard.inspector(redis.url, queueName);
-    const producer = guard.producer({ redisUrl: redis.url, queueName, maxQueued });
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxQueued });
     try {
       expect(await inspector.usage()).toEqual({ payloads: maxQueued, bytes: maxQueued * payloadBytes });
       const counts = await inspector.counts();
@@ -124,7 +110,7 @@ describe('the hard bound across producer processes', () => {
     const results = await burst(
       guard,
       sizes.map((payloadBytes, index) => ({
-        redisUrl: redis.url,
+        redisUrl: servers.redis.url,
         queueName,
         tag: `child${index}`,
         count: ENQUEUES_PER_CHILD,
@@ -146,9 +132,9 @@ describe('the hard bound across producer processes', () => {
     );
     expect(dropReasons(results)).toEqual(new Set(['queue_bytes_full']));
 
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     const producer = guard.producer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       maxQueuedBytes,
       maxPayloadBytes: 8 * 1024,

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidMetaError } from '../../src/errors.ts';
 import type { DebugPayloadMeta, DropReason, EnqueueResult } from '../../src/producer/producer.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
-import { startTestRedis, uniqueQueueName, type TestRedis } from '../support/servers.ts';
+import { useTestRedis, uniqueQueueName } from '../support/servers.ts';
 
 const MiB = 1024 * 1024;
 const MAX_PAYLOAD_BYTES = MiB;
@@ -56,27 +56,24 @@ const refused: [name: string, make: () => unknown, reason: DropReason][] = [
 ];
 
 describe('hostile input to enqueue', () => {
-  let redis: TestRedis;
+  const servers = useTestRedis();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    redis = await startTestRedis();
-  });
-  afterAll(async () => {
-    await redis.destroy();
-  });
 
   function producerFor(label: string) {
     const queueName = uniqueQueueName(label);
     return {
       queueName,
-      producer: guard.producer({ redisUrl: redis.url, queueName, maxPayloadBytes: MAX_PAYLOAD_BYTES }),
+      producer: guard.producer({
+        redisUrl: servers.redis.url,
+        queueName,
+        maxPayloadBytes: MAX_PAYLOAD_BYTES,
+      }),
     };
   }
 
   it.each(refused)('resolves dropped for %s', async (_name, make, reason) => {
     const { queueName, producer } = producerFor('hostile');
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       let settled: PromiseSettledResult<EnqueueResult> | undefined;
       try {
@@ -98,7 +95,7 @@ describe('hostile input to enqueue', () => {
 
   it('queues a Proxy that serialises like the object behind it', async () => {
     const { queueName, producer } = producerFor('hostile-proxy');
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const target = { a: 1, nested: { list: [1, 2, 3] }, text: 'é🎉' };
       const proxy = new Proxy(target, {

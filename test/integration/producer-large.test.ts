@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { INCREMENTAL_THRESHOLD_CHARS } from '../../src/producer/producer.ts';
 import { waitFor } from '../support/wait.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
-import { startTestRedis, uniqueQueueName, type TestRedis } from '../support/servers.ts';
+import { useTestRedis, uniqueQueueName } from '../support/servers.ts';
 
 const MiB = 1024 * 1024;
 
@@ -24,20 +24,13 @@ function largePayload(tag: string): Record<string, unknown> {
 }
 
 describe('large payloads (the incremental path)', () => {
-  let redis: TestRedis;
+  const servers = useTestRedis();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    redis = await startTestRedis();
-  });
-  afterAll(async () => {
-    await redis.destroy();
-  });
 
   it('stores exactly JSON.stringify of a payload over the threshold, and nothing partial', async () => {
     const queueName = uniqueQueueName('large');
-    const producer = guard.producer({ redisUrl: redis.url, queueName, maxPayloadBytes: 16 * MiB });
-    const inspector = guard.inspector(redis.url, queueName);
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxPayloadBytes: 16 * MiB });
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const payload = largePayload('large');
       const json = JSON.stringify(payload);
@@ -74,8 +67,8 @@ describe('large payloads (the incremental path)', () => {
     ],
   ])('drops as not_serializable a large payload holding %s, leaving nothing in Redis', async (_name, bad) => {
     const queueName = uniqueQueueName('large-hostile');
-    const producer = guard.producer({ redisUrl: redis.url, queueName, maxPayloadBytes: 16 * MiB });
-    const inspector = guard.inspector(redis.url, queueName);
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxPayloadBytes: 16 * MiB });
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const payload = largePayload('hostile');
       (payload.exchanges as Record<string, unknown>[]).push({ bad });
@@ -95,8 +88,8 @@ describe('large payloads (the incremental path)', () => {
 
   it('drops a large payload over maxPayloadBytes as payload_too_large', async () => {
     const queueName = uniqueQueueName('large-too-large');
-    const producer = guard.producer({ redisUrl: redis.url, queueName, maxPayloadBytes: 2 * MiB });
-    const inspector = guard.inspector(redis.url, queueName);
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxPayloadBytes: 2 * MiB });
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const payload = { chunks: Array.from({ length: 40 }, (_, index) => 'z'.repeat(100_000 + index)) };
       expect(await producer.enqueue(payload, { taskId: 'big' })).toEqual({
@@ -112,8 +105,8 @@ describe('large payloads (the incremental path)', () => {
 
   it('refuses a large payload under a full queue before sending its bytes', async () => {
     const queueName = uniqueQueueName('large-full');
-    const producer = guard.producer({ redisUrl: redis.url, queueName, maxQueued: 1 });
-    const inspector = guard.inspector(redis.url, queueName);
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxQueued: 1 });
+    const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const first = await producer.enqueue({ small: true }, { taskId: 'first' });
       if (first.status !== 'queued') throw new Error('the first payload was dropped');
@@ -132,7 +125,7 @@ describe('large payloads (the incremental path)', () => {
 
   it('commits a stored payload only while admitted and complete; release deletes partial bytes', async () => {
     const queueName = uniqueQueueName('large-commit');
-    const inspector = guard.inspector(redis.url, queueName);
+    const inspector = guard.inspector(servers.redis.url, queueName);
     const { ledger } = inspector;
     const options = {
       maxQueued: 10,

@@ -6,7 +6,7 @@ import { freePort } from '../../src/local/free-port.ts';
 import type { DebugPayloadProducer, EnqueueResult } from '../../src/producer/producer.ts';
 import { createProducerRedis } from '../../src/redis-client.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
-import { startTestRedis, uniqueQueueName, type TestRedis } from '../support/servers.ts';
+import { useTestRedis, uniqueQueueName } from '../support/servers.ts';
 import { timed, waitFor } from '../support/wait.ts';
 
 /** enqueueTimeoutMs defaults to 1000; every call must settle well within it plus slack. */
@@ -130,23 +130,16 @@ describe('with a server that accepts connections and never answers', () => {
 });
 
 describe('when Redis stops and comes back', () => {
-  let redis: TestRedis;
+  const servers = useTestRedis();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    redis = await startTestRedis();
-  });
-  afterAll(async () => {
-    await redis.destroy();
-  });
 
   it('drops quickly while Redis is down and queues again on its own once it is back', async () => {
     const queueName = uniqueQueueName('restart');
-    const producer = guard.producer({ redisUrl: redis.url, queueName });
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName });
     try {
       expect((await producer.enqueue(payload, { taskId: 'before' })).status).toBe('queued');
 
-      await redis.stop();
+      await servers.redis.stop();
       const whileDown = await sequentialCalls(producer, 50, 'down');
       for (const { value, ms } of whileDown) {
         expect(value).toEqual(dropped);
@@ -154,7 +147,7 @@ describe('when Redis stops and comes back', () => {
       }
       expect(producer.stats().inFlightBytes).toBe(0);
 
-      await redis.start();
+      await servers.redis.start();
       const back = await waitFor(
         async () => {
           const result = await producer.enqueue(payload, { taskId: 'after' });
@@ -163,7 +156,7 @@ describe('when Redis stops and comes back', () => {
         { what: 'the producer to queue again after Redis came back', timeoutMs: 10_000, intervalMs: 100 },
       );
       expect(back.key).toContain(back.payloadId);
-      const inspector = guard.inspector(redis.url, queueName);
+      const inspector = guard.inspector(servers.redis.url, queueName);
       try {
         expect(await inspector.isAdmitted(back.payloadId)).toBe(true);
         expect(await inspector.queue.getJobState(back.payloadId)).toBe('waiting');

@@ -132,6 +132,18 @@ export function useTestServers(): { redis: TestRedis; s3: TestS3 } {
   return servers;
 }
 
+/** A private Redis for tests that need no S3; as useTestServers. */
+export function useTestRedis(): { redis: TestRedis } {
+  const servers = {} as { redis: TestRedis };
+  beforeAll(async () => {
+    servers.redis = await startTestRedis();
+  });
+  afterAll(async () => {
+    await servers.redis.destroy();
+  });
+  return servers;
+}
+
 /** A queue name no other test uses. */
 export function uniqueQueueName(label: string): string {
   return `test-${label}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
