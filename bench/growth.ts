@@ -280,7 +280,7 @@ await runBench('growth', async (ctx) => {
   const proposals =
     redacting?.small && redacting.large
       ? [
-          `Consumer memory with redaction in the consumer (src/consumer/archive-processor.ts): peak RSS grows ${fixed(redacting.small.growthMb, 0)} MB for ${redacting.small.label} and ${fixed(redacting.large.growthMb, 0)} MB for ${redacting.large.label} (${fixed(redacting.large.growthMb / (redacting.large.jsonBytes / 1024 / 1024), 1)}x the JSON): the JSON string and its parsed value. Cap the consumer's concurrency by bytes in flight, not payload count, or redact with a streaming pass over the stored JSON.`,
+          `Consumer memory with redaction in the consumer (src/consumer/archive-processor.ts): peak RSS grows ${fixed(redacting.small.growthMb, 0)} MB for ${redacting.small.label} and ${fixed(redacting.large.growthMb, 0)} MB for ${redacting.large.label} (${fixed(redacting.large.growthMb / (redacting.large.jsonBytes / 1024 / 1024), 1)}x the JSON): the JSON string and its parsed value (DEBUG_ARCHIVE_MAX_REDACTING_BYTES bounds how much of that a consumer holds at once, but one payload still takes about 4x its JSON). Redacting with a streaming pass over the stored JSON would make this path bounded too.`,
         ]
       : [];
   return { id: 'growth', title: '7. Growth', markdown, headline, charts: [], proposals };
