@@ -97,7 +97,9 @@ await runBench('producer-cost', async (ctx) => {
   const serialisation: SerialisationRow[] = [];
   for (const size of payloadSizes(ctx.quick)) {
     const payload = benchPayload(size);
-    const path = jsonLengthExceeds(payload.value, INCREMENTAL_THRESHOLD_CHARS) ? 'incremental' : 'one pipeline';
+    const path = jsonLengthExceeds(payload.value, INCREMENTAL_THRESHOLD_CHARS)
+      ? 'incremental'
+      : 'one pipeline';
     ctx.log(`enqueue vs floor: ${payload.label} (${path})`);
     let n = 0;
     const result = await compare(
