@@ -84,6 +84,8 @@ async function writeTaskIndex(s3: S3Client, bucket: string, key: string, signal:
 }
 
 type Sink = (body: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<LayerStats>;
+/** Streams one payload's layers into a sink: encodeJson or encodePayload, bound to its input. */
+type Encode = (sink: Sink) => Promise<LayerStats>;
 
 /**
  * The BullMQ processor: reads the payload's JSON from the ledger, streams it to S3, writes its
@@ -122,10 +124,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   };
 
   /** Streams the stored JSON as it is, when no redaction is left to do here. */
-  const encodeStored = async (
-    data: ArchiveJobData,
-    signal: AbortSignal,
-  ): Promise<((sink: Sink) => Promise<LayerStats>) | null> => {
+  const encodeStored = async (data: ArchiveJobData, signal: AbortSignal): Promise<Encode | null> => {
     const stored = await openStoredJson(deps.redis, ledger.payloadKey(data.payloadId));
     if (stored === null) return null;
     return (sink) => encodeJson(stored.chunks, sink, encodeOptions(signal));
@@ -136,7 +135,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     data: ArchiveJobData,
     redactor: Redactor,
     signal: AbortSignal,
-  ): Promise<{ encode: (sink: Sink) => Promise<LayerStats>; redaction: string } | null> => {
+  ): Promise<{ encode: Encode; redaction: string } | null> => {
     const json = await ledger.readPayload(data.payloadId);
     if (json === null) return null;
     let value: unknown;
@@ -155,7 +154,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   const archive = async (
     job: Job,
     data: ArchiveJobData,
-    encode: ((sink: Sink) => Promise<LayerStats>) | null,
+    encode: Encode | null,
     redaction: string,
     signal: AbortSignal,
   ): Promise<ArchiveJobResult> => {

@@ -57,9 +57,13 @@ export async function* parallelGzip(
   })();
   try {
     const first = await source.next();
-    const second = first.done === true ? first : await source.next();
+    if (first.done === true) {
+      yield gzipSync(Buffer.alloc(0), { level });
+      return;
+    }
+    const second = await source.next();
     if (second.done === true) {
-      yield gzipSync(first.done === true ? Buffer.alloc(0) : first.value, { level });
+      yield gzipSync(first.value, { level });
       return;
     }
 
@@ -82,7 +86,7 @@ export async function* parallelGzip(
       inFlight.push(compressing);
       window = tail(window, block);
     };
-    start(first.value as Buffer);
+    start(first.value);
     start(second.value);
     for (let next = await source.next(); ; next = await source.next()) {
       while (inFlight.length > parallelism || (next.done === true && inFlight.length > 0)) {
