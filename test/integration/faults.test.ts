@@ -3,20 +3,19 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ArchiveConsumer } from '../../src/consumer/archive-consumer.ts';
-import type { DebugPayloadProducer, EnqueueResult } from '../../src/producer/producer.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import type { DebugPayloadProducer, EnqueueResult, ProducerOptions } from '../../src/producer/producer.ts';
+
 import type { QueueInspector } from '../support/inspect.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { wordyText } from '../support/payloads.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
 import {
+  useTestServersBehindProxy,
   startTestRedis,
-  startTestS3,
   uniqueQueueName,
-  type TestRedis,
   type TestS3,
 } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
@@ -76,31 +75,20 @@ function report(name: string, figures: Record<string, unknown>): void {
 }
 
 describe('faults', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
-  let proxy: FaultProxy;
+  const servers = useTestServersBehindProxy();
   const guard = useLeakGuard();
-
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-    proxy = await startFaultProxy(s3.endpoint);
-  });
-  afterAll(async () => {
-    await proxy.close();
-    await Promise.all([redis.destroy(), s3.destroy()]);
-  });
 
   function workerEnv(queueName: string, bucket: string): NodeJS.ProcessEnv {
     return {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
       LOG_LEVEL: 'warn',
-      REDIS_URL: redis.url,
+      REDIS_URL: servers.redis.url,
       DEBUG_ARCHIVE_BUCKET: bucket,
       DEBUG_ARCHIVE_QUEUE: queueName,
-      S3_ENDPOINT: proxy.endpoint,
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      S3_ENDPOINT: servers.proxy.endpoint,
+      AWS_ACCESS_KEY_ID: servers.s3.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: servers.s3.credentials.secretAccessKey,
       AWS_REGION: 'us-east-1',
       DEBUG_ARCHIVE_CONCURRENCY: '2',
       METRICS_PORT: '0',
@@ -112,17 +100,30 @@ describe('faults', () => {
     return { child, output: new ProcessOutput(child) };
   }
 
-  /** A consumer in this process whose S3 traffic goes through the proxy. */
+  /** A consumer in this process whose S3 traffic goes through the servers.proxy. */
   function proxiedConsumer(queueName: string, bucket: string, s3Client?: S3Client): Promise<ArchiveConsumer> {
     return guard.consumer({
-      redisUrl: redis.url,
+      redisUrl: servers.redis.url,
       queueName,
       bucket,
-      s3Endpoint: proxy.endpoint,
-      credentials: s3.credentials,
+      s3Endpoint: servers.proxy.endpoint,
+      credentials: servers.s3.credentials,
       s3: s3Client,
       concurrency: 4,
     });
+  }
+
+  /** A fresh queue and bucket, with a producer and an inspector on `redisUrl`. */
+  async function scenario(
+    label: string,
+    producerOptions: Partial<ProducerOptions> = {},
+    redisUrl = servers.redis.url,
+  ) {
+    const queueName = uniqueQueueName(label);
+    const bucket = await servers.s3.createBucket();
+    const inspector = guard.inspector(redisUrl, queueName);
+    const producer = guard.producer({ redisUrl, queueName, ...producerOptions });
+    return { queueName, bucket, inspector, producer };
   }
 
   async function expectQueueEmpty(inspector: QueueInspector): Promise<void> {
@@ -133,10 +134,9 @@ describe('faults', () => {
   }
 
   it('archives every payload exactly once after the worker is SIGKILLed mid-upload (stalled recovery)', async () => {
-    const queueName = uniqueQueueName('faults-kill');
-    const bucket = await s3.createBucket();
-    const inspector = guard.inspector(redis.url, queueName);
-    const producer = guard.producer({ redisUrl: redis.url, queueName, enqueueTimeoutMs: 10_000 });
+    const { queueName, bucket, inspector, producer } = await scenario('faults-kill', {
+      enqueueTimeoutMs: 10_000,
+    });
     try {
       // Incompressible payloads of 6 MB: about 6 MiB once encoded, so over the 5 MiB part
       // size each goes up as a multipart upload of two parts.
@@ -147,8 +147,8 @@ describe('faults', () => {
           queued(await producer.enqueue({ index, body: `${index} ${noise}` }, { taskId: `kill-${index}` })),
         );
       }
-      const startedCounts = proxy.counts();
-      proxy.setMode({ kind: 'delay', ms: 1_500 });
+      const startedCounts = servers.proxy.counts();
+      servers.proxy.setMode({ kind: 'delay', ms: 1_500 });
       // Short locks and stalled checks, so recovery takes seconds rather than the 30 s defaults.
       const env = {
         ...workerEnv(queueName, bucket),
@@ -160,7 +160,7 @@ describe('faults', () => {
       const active = await waitFor(
         async () => {
           const ids = await inspector.queue.getActive();
-          const created = proxy.counts().multipartCreated > startedCounts.multipartCreated;
+          const created = servers.proxy.counts().multipartCreated > startedCounts.multipartCreated;
           return ids.length > 0 && created ? ids : undefined;
         },
         { what: 'a multipart upload to be in flight', timeoutMs: 20_000, intervalMs: 10 },
@@ -175,8 +175,8 @@ describe('faults', () => {
       expect(stranded.length).toBeGreaterThan(0);
       expect(active.length).toBeGreaterThan(0);
       // Nothing archived yet: the uploads were held by the proxy when the worker died.
-      expect(await listPayloadKeys(s3.client, bucket)).toEqual([]);
-      proxy.setMode({ kind: 'pass' });
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toEqual([]);
+      servers.proxy.setMode({ kind: 'pass' });
       // The new worker's stalled check finds the dead worker's jobs once their locks expire.
       const second = startWorker(env);
       await waitFor(
@@ -196,9 +196,9 @@ describe('faults', () => {
       second.child.kill('SIGTERM');
       expect(await waitForExit(second.child, 20_000, 'the second worker')).toEqual({ code: 0, signal: null });
 
-      const keys = await expectArchivedOnce(s3, bucket, admitted);
+      const keys = await expectArchivedOnce(servers.s3, bucket, admitted);
       await expectQueueEmpty(inspector);
-      const counts = proxy.counts();
+      const counts = servers.proxy.counts();
       // s3rver answers ListMultipartUploads with NotImplemented, so the proxy accounts for them:
       // every payload went up as a multipart upload, and the only ones neither completed nor
       // aborted are those the kill cut short (nothing can abort them; see docs/reliability.md).
@@ -220,18 +220,18 @@ describe('faults', () => {
         multipartLeftOpen: created - settled,
       });
     } finally {
-      proxy.setMode({ kind: 'pass' });
+      servers.proxy.setMode({ kind: 'pass' });
       await producer.close();
       await inspector.close();
     }
   }, 60_000);
 
   it('archives everything through a slow S3 (300 ms per request)', async () => {
-    const queueName = uniqueQueueName('faults-slow');
-    const bucket = await s3.createBucket();
-    const inspector = guard.inspector(redis.url, queueName);
-    const producer = guard.producer({ redisUrl: redis.url, queueName, attempts: 10, backoffDelayMs: 50 });
-    proxy.setMode({ kind: 'delay', ms: 300 });
+    const { queueName, bucket, inspector, producer } = await scenario('faults-slow', {
+      attempts: 10,
+      backoffDelayMs: 50,
+    });
+    servers.proxy.setMode({ kind: 'delay', ms: 300 });
     const consumer = await proxiedConsumer(queueName, bucket);
     try {
       const started = performance.now();
@@ -241,11 +241,11 @@ describe('faults', () => {
         30_000,
       );
       const ms = performance.now() - started;
-      const keys = await expectArchivedOnce(s3, bucket, admitted);
+      const keys = await expectArchivedOnce(servers.s3, bucket, admitted);
       await expectQueueEmpty(inspector);
       report('slow', { admitted: admitted.length, archived: keys.length, drainMs: Math.round(ms) });
     } finally {
-      proxy.setMode({ kind: 'pass' });
+      servers.proxy.setMode({ kind: 'pass' });
       await consumer.close();
       await producer.close();
       await inspector.close();
@@ -253,21 +253,21 @@ describe('faults', () => {
   }, 40_000);
 
   it('archives everything when S3 answers 30% of requests with 503 SlowDown, retrying with backoff', async () => {
-    const queueName = uniqueQueueName('faults-503');
-    const bucket = await s3.createBucket();
-    const inspector = guard.inspector(redis.url, queueName);
-    const producer = guard.producer({ redisUrl: redis.url, queueName, attempts: 10, backoffDelayMs: 50 });
+    const { queueName, bucket, inspector, producer } = await scenario('faults-503', {
+      attempts: 10,
+      backoffDelayMs: 50,
+    });
     // The SDK retries a 503 itself (3 tries by default), which would hide most failures from
     // the job-level retries this test is about: let it try each request twice only.
     const s3Client = new S3Client({
       region: 'us-east-1',
-      endpoint: proxy.endpoint,
+      endpoint: servers.proxy.endpoint,
       forcePathStyle: true,
-      credentials: s3.credentials,
+      credentials: servers.s3.credentials,
       maxAttempts: 2,
     });
-    const before = proxy.counts();
-    proxy.setMode({ kind: 'fail', fraction: 0.3 });
+    const before = servers.proxy.counts();
+    servers.proxy.setMode({ kind: 'fail', fraction: 0.3 });
     const consumer = await proxiedConsumer(queueName, bucket, s3Client);
     try {
       const admitted = await admit(producer, 30, 20_000, 'flaky');
@@ -275,23 +275,23 @@ describe('faults', () => {
         admitted.map((result) => result.payloadId),
         40_000,
       );
-      const keys = await expectArchivedOnce(s3, bucket, admitted);
+      const keys = await expectArchivedOnce(servers.s3, bucket, admitted);
       await expectQueueEmpty(inspector);
       const attempts = await metricTotal(consumer, 'debug_archiver_upload_attempts_total');
       const archived = await metricTotal(consumer, 'debug_archiver_archived_payloads_total');
-      const failed503 = proxy.counts().failed - before.failed;
+      const failed503 = servers.proxy.counts().failed - before.failed;
       expect(failed503).toBeGreaterThan(0);
       expect(archived).toBe(admitted.length);
       expect(attempts).toBeGreaterThan(admitted.length);
       report('503', {
         admitted: admitted.length,
         archived: keys.length,
-        requests: proxy.counts().requests - before.requests,
+        requests: servers.proxy.counts().requests - before.requests,
         answered503: failed503,
         uploadAttempts: attempts,
       });
     } finally {
-      proxy.setMode({ kind: 'pass' });
+      servers.proxy.setMode({ kind: 'pass' });
       await consumer.close();
       s3Client.destroy();
       await producer.close();
@@ -300,30 +300,30 @@ describe('faults', () => {
   }, 60_000);
 
   it('loses nothing while S3 refuses connections and drains the backlog once it is back', async () => {
-    const queueName = uniqueQueueName('faults-down');
-    const bucket = await s3.createBucket();
-    const inspector = guard.inspector(redis.url, queueName);
-    const producer = guard.producer({ redisUrl: redis.url, queueName, attempts: 10, backoffDelayMs: 200 });
-    proxy.setMode({ kind: 'refuse' });
+    const { queueName, bucket, inspector, producer } = await scenario('faults-down', {
+      attempts: 10,
+      backoffDelayMs: 200,
+    });
+    servers.proxy.setMode({ kind: 'refuse' });
     const consumer = await proxiedConsumer(queueName, bucket);
     try {
       const admitted = await admit(producer, 20, 30_000, 'down');
       await delay(3_000);
       // Down for 3 s: nothing archived, nothing failed for good, everything still admitted.
-      expect(await listPayloadKeys(s3.client, bucket)).toEqual([]);
+      expect(await listPayloadKeys(servers.s3.client, bucket)).toEqual([]);
       expect((await inspector.counts()).failed ?? 0).toBe(0);
       expect((await inspector.usage()).payloads).toBe(admitted.length);
       const attemptsWhileDown = await metricTotal(consumer, 'debug_archiver_upload_attempts_total');
       expect(attemptsWhileDown).toBeGreaterThan(admitted.length);
 
-      proxy.setMode({ kind: 'pass' });
+      servers.proxy.setMode({ kind: 'pass' });
       const back = performance.now();
       await inspector.waitForArchived(
         admitted.map((result) => result.payloadId),
         30_000,
       );
       const drainMs = performance.now() - back;
-      const keys = await expectArchivedOnce(s3, bucket, admitted);
+      const keys = await expectArchivedOnce(servers.s3, bucket, admitted);
       await expectQueueEmpty(inspector);
       report('s3-down', {
         admitted: admitted.length,
@@ -332,7 +332,7 @@ describe('faults', () => {
         drainAfterRecoveryMs: Math.round(drainMs),
       });
     } finally {
-      proxy.setMode({ kind: 'pass' });
+      servers.proxy.setMode({ kind: 'pass' });
       await consumer.close();
       await producer.close();
       await inspector.close();
@@ -341,16 +341,17 @@ describe('faults', () => {
 
   it('keeps admitted payloads across a Redis restart with AOF; producers drop meanwhile; the consumer reconnects', async () => {
     const aofRedis = await startTestRedis({ appendOnly: true });
-    const queueName = uniqueQueueName('faults-redis');
-    const bucket = await s3.createBucket();
-    const inspector = guard.inspector(aofRedis.url, queueName);
-    const producer = guard.producer({ redisUrl: aofRedis.url, queueName, enqueueTimeoutMs: 500 });
+    const { queueName, bucket, inspector, producer } = await scenario(
+      'faults-redis',
+      { enqueueTimeoutMs: 500 },
+      aofRedis.url,
+    );
     const consumer = await guard.consumer({
       redisUrl: aofRedis.url,
       queueName,
       bucket,
-      s3Endpoint: s3.endpoint,
-      credentials: s3.credentials,
+      s3Endpoint: servers.s3.endpoint,
+      credentials: servers.s3.credentials,
     });
     try {
       // Hold the jobs in Redis at the moment of the stop (a paused queue is not fetched from).
@@ -388,7 +389,7 @@ describe('faults', () => {
         30_000,
       );
       const archivedMs = performance.now() - stoppedAt;
-      const keys = await expectArchivedOnce(s3, bucket, admitted);
+      const keys = await expectArchivedOnce(servers.s3, bucket, admitted);
       await expectQueueEmpty(inspector);
       expect(await metricTotal(consumer, 'debug_archiver_archived_payloads_total')).toBe(admitted.length);
       report('redis-restart', {
@@ -407,11 +408,8 @@ describe('faults', () => {
   }, 60_000);
 
   it('shares 60 payloads among three consumers on one queue, each archived exactly once', async () => {
-    const queueName = uniqueQueueName('faults-scale');
-    const bucket = await s3.createBucket();
-    const inspector = guard.inspector(redis.url, queueName);
-    const producer = guard.producer({ redisUrl: redis.url, queueName });
-    proxy.setMode({ kind: 'delay', ms: 50 });
+    const { queueName, bucket, inspector, producer } = await scenario('faults-scale');
+    servers.proxy.setMode({ kind: 'delay', ms: 50 });
     const consumers = [
       await proxiedConsumer(queueName, bucket),
       await proxiedConsumer(queueName, bucket),
@@ -423,7 +421,7 @@ describe('faults', () => {
         admitted.map((result) => result.payloadId),
         40_000,
       );
-      const keys = await expectArchivedOnce(s3, bucket, admitted);
+      const keys = await expectArchivedOnce(servers.s3, bucket, admitted);
       await expectQueueEmpty(inspector);
       const perConsumer = await Promise.all(
         consumers.map((consumer) => metricTotal(consumer, 'debug_archiver_archived_payloads_total')),
@@ -432,7 +430,7 @@ describe('faults', () => {
       expect(perConsumer.filter((count) => count > 0).length).toBeGreaterThanOrEqual(2);
       report('scale-out', { admitted: admitted.length, archived: keys.length, perConsumer });
     } finally {
-      proxy.setMode({ kind: 'pass' });
+      servers.proxy.setMode({ kind: 'pass' });
       for (const consumer of consumers) await consumer.close();
       await producer.close();
       await inspector.close();

@@ -1,18 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DROP_REASONS, type DropReason } from '../../src/index.ts';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
-import {
-  startTestRedis,
-  startTestS3,
-  uniqueQueueName,
-  type TestRedis,
-  type TestS3,
-} from '../support/servers.ts';
+import { useTestServersBehindProxy, uniqueQueueName } from '../support/servers.ts';
 import {
   QUEUED_PREFIX,
   RESULT_PREFIX,
@@ -161,27 +155,19 @@ function metricTotal(text: string, name: string): number {
 }
 
 describe('load and soak', () => {
-  let redis: TestRedis;
-  let s3: TestS3;
-  let proxy: FaultProxy;
+  const servers = useTestServersBehindProxy();
   const guard = useLeakGuard();
 
-  beforeAll(async () => {
-    [redis, s3] = await Promise.all([startTestRedis(), startTestS3()]);
-    proxy = await startFaultProxy(s3.endpoint);
-    proxy.setMode({ kind: 'delay', ms: S3_DELAY_MS });
-  });
-  afterAll(async () => {
-    await proxy.close();
-    await Promise.all([redis.destroy(), s3.destroy()]);
+  beforeAll(() => {
+    servers.proxy.setMode({ kind: 'delay', ms: S3_DELAY_MS });
   });
 
   it(
     `holds the bounds, counts every drop, loses nothing and stays flat under ${PRODUCERS} producer processes for ${SECONDS} s`,
     async () => {
       const queueName = uniqueQueueName('soak');
-      const bucket = await s3.createBucket();
-      const inspector = guard.inspector(redis.url, queueName);
+      const bucket = await servers.s3.createBucket();
+      const inspector = guard.inspector(servers.redis.url, queueName);
       const base = `${inspector.prefix}:${queueName}`;
 
       const consumer = guard.spawn(process.execPath, [WORKER], {
@@ -189,16 +175,16 @@ describe('load and soak', () => {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           HOME: process.env.HOME ?? '/tmp',
           LOG_LEVEL: 'info',
-          REDIS_URL: redis.url,
+          REDIS_URL: servers.redis.url,
           DEBUG_ARCHIVE_BUCKET: bucket,
           DEBUG_ARCHIVE_QUEUE: queueName,
           DEBUG_ARCHIVE_MAX_QUEUED: String(MAX_QUEUED),
           DEBUG_ARCHIVE_MAX_QUEUED_BYTES: String(MAX_QUEUED_BYTES),
           DEBUG_ARCHIVE_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES),
           DEBUG_ARCHIVE_CONCURRENCY: String(CONCURRENCY),
-          S3_ENDPOINT: proxy.endpoint,
-          AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+          S3_ENDPOINT: servers.proxy.endpoint,
+          AWS_ACCESS_KEY_ID: servers.s3.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: servers.s3.credentials.secretAccessKey,
           AWS_REGION: 'us-east-1',
           METRICS_PORT: '0',
           METRICS_HOST: '127.0.0.1',
@@ -208,7 +194,7 @@ describe('load and soak', () => {
       const consumerOutput = new ProcessOutput(consumer);
       const producers = Array.from({ length: PRODUCERS }, (_, index) => {
         const config: SoakProducerConfig = {
-          redisUrl: redis.url,
+          redisUrl: servers.redis.url,
           queueName,
           tag: `soak${index}`,
           schedule,
@@ -295,7 +281,7 @@ describe('load and soak', () => {
           code: 0,
           signal: null,
         });
-        const keys = await listAllPayloadKeys(s3.client, bucket);
+        const keys = await listAllPayloadKeys(servers.s3.client, bucket);
 
         // The figures first, so a failing run still prints them.
         const attempts = sumOf(results.map((result) => result.attempts));

@@ -3,25 +3,18 @@
  * Connects a producer, prints `ready`, waits for `go` on stdin, then fires `count` enqueues at
  * once and prints one BurstResult line.
  */
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { pino } from 'pino';
-import { createDebugPayloadProducer, type DropReason } from '../../src/producer/producer.ts';
-import { createProducerRedis } from '../../src/redis-client.ts';
+import type { DropReason } from '../../src/producer/producer.ts';
+import { connectChildProducer } from './child-producer.ts';
 import { GO_LINE, READY_LINE, type BurstConfig, type BurstResult } from './burst-protocol.ts';
 import { exactSizePayload } from './payloads.ts';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as BurstConfig;
 const enqueueTimeoutMs = config.enqueueTimeoutMs ?? 1_000;
 
-// The producer's own kind of client, made here so the child can tell it is connected before `go`.
-const redis = createProducerRedis(config.redisUrl, enqueueTimeoutMs);
-redis.on('error', () => undefined);
-if (redis.status !== 'ready') await once(redis, 'ready');
-
-const producer = createDebugPayloadProducer({
-  redis,
-  logger: pino({ level: 'silent' }),
+// Connected before `ready`, so every child fires at once after `go`.
+const { redis, producer } = await connectChildProducer({
+  redisUrl: config.redisUrl,
   queueName: config.queueName,
   enqueueTimeoutMs,
   ...(config.maxQueued === undefined ? {} : { maxQueued: config.maxQueued }),

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import { startLocalRedis, type LocalRedis } from '../../src/local/redis-server.ts';
 import { startLocalS3 } from '../../src/local/s3-server.ts';
 import { createS3Client } from '../../src/storage/s3-client.ts';
@@ -128,6 +129,21 @@ export function useTestServers(): { redis: TestRedis; s3: TestS3 } {
   });
   afterAll(async () => {
     await Promise.all([servers.redis.destroy(), servers.s3.destroy()]);
+  });
+  return servers;
+}
+
+/**
+ * As useTestServers, plus a fault proxy in front of S3 (started after it, closed before it):
+ * consumers given `proxy.endpoint` see whatever S3 faults the test sets.
+ */
+export function useTestServersBehindProxy(): { redis: TestRedis; s3: TestS3; proxy: FaultProxy } {
+  const servers = useTestServers() as { redis: TestRedis; s3: TestS3; proxy: FaultProxy };
+  beforeAll(async () => {
+    servers.proxy = await startFaultProxy(servers.s3.endpoint);
+  });
+  afterAll(async () => {
+    await servers.proxy.close();
   });
   return servers;
 }

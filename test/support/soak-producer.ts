@@ -8,13 +8,11 @@
  * it happens (nothing accumulates in this heap), then one `result {...}` line, then waits for
  * `stop` before it closes the producer and exits.
  */
-import { once } from 'node:events';
 import { createInterface, type Interface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pino } from 'pino';
 import { samplePayload, type SamplePayload } from '../../src/demo/sample-payload.ts';
-import { createDebugPayloadProducer, type DropReason, type EnqueueResult } from '../../src/index.ts';
-import { createProducerRedis } from '../../src/redis-client.ts';
+import type { DropReason, EnqueueResult } from '../../src/index.ts';
+import { connectChildProducer } from './child-producer.ts';
 import {
   QUEUED_PREFIX,
   RESULT_PREFIX,
@@ -52,18 +50,12 @@ function nextLine(lines: Interface, expected: string): Promise<void> {
   });
 }
 
-// The producer's own kind of client (no offline queue, command timeout), made here so the child
-// can count its listeners and send the control PINGs on the same kind of connection.
-const enqueueTimeoutMs = 1_000;
-const redis = createProducerRedis(config.redisUrl, enqueueTimeoutMs);
-redis.on('error', () => undefined);
-if (redis.status !== 'ready') await once(redis, 'ready');
-
-const producer = createDebugPayloadProducer({
-  redis,
-  logger: pino({ level: 'silent' }),
+// The client is the producer's own kind, so the child can count its listeners and send the
+// control PINGs on the same kind of connection.
+const { redis, producer } = await connectChildProducer({
+  redisUrl: config.redisUrl,
   queueName: config.queueName,
-  enqueueTimeoutMs,
+  enqueueTimeoutMs: 1_000,
   maxQueued: config.maxQueued,
   maxQueuedBytes: config.maxQueuedBytes,
   maxPayloadBytes: config.maxPayloadBytes,
