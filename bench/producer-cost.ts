@@ -17,7 +17,7 @@ import {
   serializeInChunks,
   type DebugPayloadProducer,
 } from '../src/producer/producer.ts';
-import { jsonLengthExceeds } from '../src/producer/incremental-json.ts';
+import { jsonLengthExceeds } from '../src/encoding/json-length.ts';
 import { runBench } from './lib/entry.ts';
 import { compare, longestStall, median } from './lib/measure.ts';
 import { benchPayload, payloadSizes, type BenchPayload } from './lib/payloads.ts';

@@ -16,9 +16,9 @@ export async function countingSink(
 }
 
 /** Runs our stringify stage (jsonChunks at the pipeline's chunk size) to its end; returns the bytes. */
-export function drainChunks(value: unknown): number {
+export function drainChunks(value: unknown, oneStringChars?: number): number {
   let bytes = 0;
-  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES)) bytes += chunk.length;
+  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES, oneStringChars)) bytes += chunk.length;
   return bytes;
 }
 

@@ -54,12 +54,13 @@ export async function encodeJson<T>(
   const stats = (): LayerStats => ({ jsonBytes: json.bytes, gzipBytes, base64Bytes, jsonSha256: json.hex() });
 
   return pipeline(
-    parallelGzip(
-      tally((chunk) => {
-        json.update(chunk);
-      })(chunks),
-      { level: options.gzipLevel, parallelism: options.gzipParallelism ?? defaults.gzipParallelism },
-    ),
+    parallelGzip(chunks, {
+      level: options.gzipLevel,
+      parallelism: options.gzipParallelism ?? defaults.gzipParallelism,
+      onBlock: (block) => {
+        json.update(block);
+      },
+    }),
     tally((chunk) => (gzipBytes += chunk.length)),
     base64Encode,
     tally((chunk) => (base64Bytes += chunk.length)),

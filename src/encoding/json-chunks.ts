@@ -1,4 +1,5 @@
 import * as JSONStream from 'JSONStream';
+import { jsonLengthExceeds } from './json-length.ts';
 
 interface JsonArrayWriter {
   write(value: unknown): boolean;
@@ -8,6 +9,12 @@ interface JsonArrayWriter {
 
 /** How deep objects are walked in search of arrays whose elements can be streamed. */
 const WALK_DEPTH = 8;
+/**
+ * A value whose JSON is estimated at or under this many characters is one `JSON.stringify`:
+ * native is fastest, and streaming pays off only where it keeps a large document from being
+ * one string (bench/RESULTS.md, stringify stage: 2.3x native at 100 KB when streamed).
+ */
+export const ONE_STRING_CHARS = 1024 * 1024;
 
 /**
  * Serialises JSON data (a value as `JSON.parse` returns it) as a sequence of UTF-8 chunks of
@@ -18,9 +25,21 @@ const WALK_DEPTH = 8;
  * one property that is not an object or array), never the whole document. Pieces are coalesced
  * into chunks before they are yielded: zlib fed many tiny writes runs at half its speed.
  *
- * Memory: one chunk (about `chunkBytes`) plus the largest single element or leaf.
+ * A value estimated at or under `oneStringChars` (default ONE_STRING_CHARS) of JSON is
+ * stringified at once instead and yielded as one chunk.
+ *
+ * Memory: one chunk (about `chunkBytes`, or ONE_STRING_CHARS for a small value) plus the
+ * largest single element or leaf.
  */
-export function* jsonChunks(value: unknown, chunkBytes: number): Generator<Buffer, void, undefined> {
+export function* jsonChunks(
+  value: unknown,
+  chunkBytes: number,
+  oneStringChars = ONE_STRING_CHARS,
+): Generator<Buffer, void, undefined> {
+  if (!jsonLengthExceeds(value, oneStringChars)) {
+    yield Buffer.from(JSON.stringify(value));
+    return;
+  }
   let pending: string[] = [];
   let pendingLength = 0;
   const push = (text: string): void => {

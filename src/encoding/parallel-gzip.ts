@@ -27,6 +27,11 @@ export interface ParallelGzipOptions {
    * one starts the next at once instead of waiting for the main thread to hand it over.
    */
   parallelism: number;
+  /**
+   * Called with every block of input, in order, once its compression is under way: work done
+   * here on the main thread (a digest) overlaps the pool's instead of delaying it.
+   */
+  onBlock?: ((block: Buffer) => void) | undefined;
 }
 
 /**
@@ -46,7 +51,7 @@ export async function* parallelGzip(
   blocks: AsyncIterable<Buffer> | Iterable<Buffer>,
   options: ParallelGzipOptions,
 ): AsyncGenerator<Buffer, void, undefined> {
-  const { level } = options;
+  const { level, onBlock } = options;
   const parallelism = Math.max(1, options.parallelism);
   const source = (async function* () {
     for await (const block of blocks) {
@@ -63,6 +68,7 @@ export async function* parallelGzip(
     }
     const second = await source.next();
     if (second.done === true) {
+      onBlock?.(first.value);
       yield gzipSync(first.value, { level });
       return;
     }
@@ -73,8 +79,6 @@ export async function* parallelGzip(
     let window: Buffer | undefined;
     const inFlight: Promise<Buffer>[] = [];
     const start = (block: Buffer): void => {
-      crc = crc32(block, crc);
-      size += block.length;
       const compressing = deflateRawAsync(block, {
         level,
         chunkSize: Math.min(MAX_OUTPUT_CHUNK_BYTES, block.length + 1024),
@@ -85,6 +89,9 @@ export async function* parallelGzip(
       compressing.catch(() => undefined);
       inFlight.push(compressing);
       window = tail(window, block);
+      crc = crc32(block, crc);
+      size += block.length;
+      onBlock?.(block);
     };
     start(first.value);
     start(second.value);

@@ -8,7 +8,8 @@ import {
   type Reservation,
   type StoreOutcome,
 } from '../admission-ledger.ts';
-import { jsonLengthExceeds, jsonPieces } from './incremental-json.ts';
+import { jsonLengthExceeds } from '../encoding/json-length.ts';
+import { jsonPieces } from './incremental-json.ts';
 import { Ticker } from './ticker.ts';
 import { formatRedactionSummary, Redactor } from '../redaction/redactor.ts';
 import { ARCHIVE_JOB_NAME, type ArchiveJobData } from '../archive-job.ts';

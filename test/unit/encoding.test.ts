@@ -45,9 +45,15 @@ const samples: [string, unknown][] = [
 ];
 
 describe('stringify stage', () => {
-  it.each(samples)('is byte-identical to JSON.stringify for %s', (_name, value) => {
-    const chunks = [...jsonChunks(value, 1024)];
+  it.each(samples)('is byte-identical to JSON.stringify for %s, streamed', (_name, value) => {
+    const chunks = [...jsonChunks(value, 1024, 0)];
     expect(Buffer.concat(chunks).toString('utf8')).toBe(JSON.stringify(value));
+  });
+
+  it.each(samples)('is byte-identical to JSON.stringify for %s, stringified at once', (_name, value) => {
+    const chunks = [...jsonChunks(value, 1024)];
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]?.toString('utf8')).toBe(JSON.stringify(value));
   });
 
   it('streams array elements in bounded chunks instead of one string', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLengthExceeds, jsonPieces, LEAF_CHARS } from '../../src/producer/incremental-json.ts';
+import { jsonLengthExceeds } from '../../src/encoding/json-length.ts';
+import { jsonPieces, LEAF_CHARS } from '../../src/producer/incremental-json.ts';
 
 const big = 'x'.repeat(LEAF_CHARS + 10);
 

@@ -47,6 +47,21 @@ describe('parallelGzip', () => {
     expect(gzip.length / gzipSync(json, { level: 6 }).length).toBeLessThan(1.01);
   });
 
+  it('hands every input block to onBlock once, in order, on the parallel and the one-block path', async () => {
+    for (const input of [json, json.subarray(0, 100_000)]) {
+      const seen: Buffer[] = [];
+      const parts: Buffer[] = [];
+      for await (const part of parallelGzip(slices(input, [700_000, 3]), {
+        level: 1,
+        parallelism: 2,
+        onBlock: (block) => seen.push(Buffer.from(block)),
+      }))
+        parts.push(part);
+      expect(Buffer.concat(seen).equals(input)).toBe(true);
+      expect(gunzipSync(Buffer.concat(parts)).equals(input)).toBe(true);
+    }
+  });
+
   it('gzips empty input and a single block as plain gzip does', async () => {
     expect(gunzipSync(await gzipOf([])).length).toBe(0);
     expect(gunzipSync(await gzipOf([Buffer.alloc(0), Buffer.alloc(0)])).length).toBe(0);
