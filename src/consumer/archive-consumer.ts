@@ -11,12 +11,7 @@ import { createDefaultLogger, type Logger } from '../logger.ts';
 import { instrumentConsumer } from '../metrics/consumer-instrumentation.ts';
 import { registerNodeMetrics } from '../metrics/definitions.ts';
 import { createConsumerRedis, type RedisClient } from '../redis-client.ts';
-import {
-  createS3Client,
-  createS3Dispatcher,
-  type S3ClientOptions,
-  type S3Dispatcher,
-} from '../storage/s3-client.ts';
+import { createS3Agents, createS3Client, type S3Agents, type S3ClientOptions } from '../storage/s3-client.ts';
 import { createArchiveProcessor } from './archive-processor.ts';
 import { ByteBudget } from './byte-budget.ts';
 import { startOpsServer } from './ops-server.ts';
@@ -119,21 +114,22 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
         }),
       );
     }
-    let dispatcher: S3Dispatcher | undefined;
+    let agents: S3Agents | undefined;
     let s3 = givenS3;
     if (s3 === undefined) {
-      const made = createS3Dispatcher(settings.maxSockets);
-      dispatcher = made;
-      s3 = createS3Client({
+      agents = createS3Agents(settings.maxSockets);
+      const made = createS3Client({
         region: settings.region,
         endpoint: settings.s3Endpoint,
         maxSockets: settings.maxSockets,
         credentials,
-        dispatcher: made,
+        agents,
       });
-      // Destroys the client's Agent (not the client: its handler would then fall back to undici's
-      // global dispatcher), closing every socket; a request still made afterwards fails.
-      releases.push(() => made.destroy());
+      releases.push(() => {
+        made.destroy();
+        return Promise.resolve();
+      });
+      s3 = made;
     }
     const registry = givenRegistry ?? new Registry();
     if (!givenRegistry) registerNodeMetrics(registry);
@@ -144,7 +140,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       logger.warn({ err: error.message }, 'queue error');
     });
     releases.push(() => queue.close());
-    const instrumentation = instrumentConsumer({ registry, queue, ledger, dispatcher });
+    const instrumentation = instrumentConsumer({ registry, queue, ledger, agents });
     const processor = createArchiveProcessor({
       s3,
       bucket: settings.bucket,

@@ -2,7 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { AdmissionLedger } from '../admission-ledger.ts';
 import type { ArchiveJobData, ArchiveJobResult } from '../archive-job.ts';
-import { s3SocketCounts, type S3Dispatcher } from '../storage/s3-client.ts';
+import { s3SocketCounts, type S3Agents } from '../storage/s3-client.ts';
 import { consumerMetrics, ERROR_CLASSES } from './definitions.ts';
 import { classifyError } from './error-class.ts';
 
@@ -13,8 +13,8 @@ export interface ConsumerInstrumentationDeps {
   registry: Registry;
   queue: Queue;
   ledger: AdmissionLedger;
-  /** The S3 client's undici Agent, when the consumer made the client itself. */
-  dispatcher: S3Dispatcher | undefined;
+  /** The S3 client's agents, when the consumer made the client itself. */
+  agents: S3Agents | undefined;
 }
 
 /**
@@ -38,8 +38,8 @@ export function instrumentConsumer(deps: ConsumerInstrumentationDeps) {
       }
     },
     sockets: () => {
-      if (deps.dispatcher === undefined) return;
-      const counts = s3SocketCounts(deps.dispatcher);
+      if (deps.agents === undefined) return;
+      const counts = s3SocketCounts(deps.agents);
       metrics.s3Sockets.set({ state: 'active' }, counts.active);
       metrics.s3Sockets.set({ state: 'idle' }, counts.idle);
       metrics.s3Sockets.set({ state: 'waiting' }, counts.waiting);
