@@ -10,6 +10,8 @@ import { availableParallelism } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
+import { AdmissionLedger } from '../src/admission-ledger.ts';
+import { defaults } from '../src/config.ts';
 import { createDebugPayloadProducer } from '../src/producer/producer.ts';
 import { Redactor } from '../src/redaction/redactor.ts';
 import { createS3Client } from '../src/storage/s3-client.ts';
@@ -265,13 +267,16 @@ async function endToEnd(ctx: BenchContext): Promise<EndToEndRow[]> {
         if (warm.status !== 'queued') throw new Error(`warm-up enqueue dropped: ${JSON.stringify(warm)}`);
         await waitDrained(redis, queueName, 60_000);
         ctx.log(`end to end: ${variant.name}, ${plan.count} x ${payload.label}`);
-        const queue = new Queue(queueName, { connection: redis });
+        const queue = new Queue(queueName, { connection: redis, prefix: defaults.redisPrefix });
         await queue.pause();
         for (let i = 0; i < plan.count; i += 1) {
           const result = await producer.enqueue(payload.value, { taskId: `task-${i}`, integration: 'bench' });
           if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
         }
         await producer.close();
+        const backlog = await new AdmissionLedger(redis, defaults.redisPrefix, queueName).usage();
+        if (backlog.payloads !== plan.count)
+          throw new Error(`the paused queue holds ${backlog.payloads} payloads, not ${plan.count}`);
         await consumer.reset();
         const started = performance.now();
         await queue.resume();

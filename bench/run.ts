@@ -149,7 +149,7 @@ const markdown = [
   '- Because one payload already keeps both cores busy, two at once on two cores cannot reach twice the throughput of one; the concurrency table also gives two at once over one single-threaded pipeline.',
   '- End to end, redis-server, s3rver and the consumer run on the same two cores, and with redaction in the consumer it also GETs, parses and redacts each payload before it encodes it (see the stage breakdown); a consumer on its own machine would not share them.',
   '',
-  ...(tuning.length > 0 ? ['## Tuning landed', '', ...tuning, ''] : []),
+  ...(tuning.length > 0 ? ['## Tuning landed', '', ...tuning.flatMap((text) => [text, ''])] : []),
   '## Proposed changes',
   '',
   ...(proposals.length > 0 ? proposals.map((p) => `- ${p}`) : ['- none']),

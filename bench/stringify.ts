@@ -190,5 +190,6 @@ await runBench('stringify', async (ctx) => {
       }),
     },
   ];
-  return { id: 'stringify', title: '2. Stringify stage', markdown, headline, charts, proposals: [] };
+  const tuning = `One string for small values (src/encoding/json-chunks.ts): a value whose JSON is estimated at most ${ONE_STRING_CHARS / 1024 / 1024} MiB is one \`JSON.stringify\` and one \`Buffer.from\`; only larger ones are streamed through JSONStream (before, every size was). This run, the stage against its streamed path: ${rows.map((r) => `${r.label} ${ratio(r.streamedMs / r.oursMs)}`).join(', ')} (medians; from 10 MB up both are the streamed path).`;
+  return { id: 'stringify', title: '2. Stringify stage', markdown, headline, charts, proposals: [], tuning };
 });
