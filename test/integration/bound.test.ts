@@ -5,7 +5,7 @@ import { burst } from '../support/burst.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { exactSizePayload } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import { useTestServers, uniqueQueueName } from '../support/servers.ts';
+import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const CHILDREN = 3;
@@ -27,11 +27,7 @@ describe('the hard bound across producer processes', () => {
     const bucket = await servers.s3.createBucket();
     const inspector = guard.inspector(servers.redis.url, queueName);
     const consumer = await guard.consumer({
-      redisUrl: servers.redis.url,
-      queueName,
-      bucket,
-      s3Endpoint: servers.s3.endpoint,
-      credentials: servers.s3.credentials,
+      ...consumerTarget(servers, queueName, bucket),
       concurrency: 8,
     });
     try {

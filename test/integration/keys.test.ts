@@ -5,7 +5,7 @@ import type { DebugPayloadMeta, EnqueueResult } from '../../src/producer/produce
 import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import { useTestServers, uniqueQueueName } from '../support/servers.ts';
+import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const HOSTILE_TASK_IDS = [
@@ -56,11 +56,7 @@ describe('object keys', () => {
     const inspector = guard.inspector(servers.redis.url, queueName);
     const startConsumer = () =>
       guard.consumer({
-        redisUrl: servers.redis.url,
-        queueName,
-        bucket,
-        s3Endpoint: servers.s3.endpoint,
-        credentials: servers.s3.credentials,
+        ...consumerTarget(servers, queueName, bucket),
         concurrency: 4,
       });
     return { queueName, bucket, producer, inspector, startConsumer };

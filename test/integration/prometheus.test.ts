@@ -14,7 +14,7 @@ import type { EnqueueResult } from '../../src/producer/producer.ts';
 import { createProducerRedis } from '../../src/redis-client.ts';
 import { useLeakGuard, type LeakGuard } from '../support/leak-guard.ts';
 import { wordyText } from '../support/payloads.ts';
-import { useTestServers, startTestS3, uniqueQueueName } from '../support/servers.ts';
+import { consumerTarget, startTestS3, uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 /** Payloads archived, and dropped because the queue is full, in each scenario. */
@@ -158,11 +158,7 @@ describe('metrics scraped by Prometheus, health and readiness', () => {
       ]);
 
       consumer = await guard.consumer({
-        redisUrl: servers.redis.url,
-        queueName,
-        bucket,
-        s3Endpoint: servers.s3.endpoint,
-        credentials: servers.s3.credentials,
+        ...consumerTarget(servers, queueName, bucket),
         metricsPort: 0,
         metricsHost: '127.0.0.1',
       });

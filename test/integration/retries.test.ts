@@ -6,7 +6,7 @@ import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { wordyText } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import { useTestServers, uniqueQueueName } from '../support/servers.ts';
+import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 type Queued = Extract<EnqueueResult, { status: 'queued' }>;
@@ -111,11 +111,7 @@ describe('archive retries', () => {
       backoffDelayMs: 200,
     });
     const consumer = await guard.consumer({
-      redisUrl: servers.redis.url,
-      queueName,
-      bucket,
-      s3Endpoint: servers.s3.endpoint,
-      credentials: servers.s3.credentials,
+      ...consumerTarget(servers, queueName, bucket),
     });
     const inspector = guard.inspector(servers.redis.url, queueName);
     try {

@@ -3,7 +3,7 @@ import { verifyArchivedObject } from '../support/archive-check.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { seededRandom, wordyText } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
-import { useTestServers, uniqueQueueName } from '../support/servers.ts';
+import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
 
 const MiB = 1024 * 1024;
 const PART_SIZE = 5 * MiB;
@@ -79,11 +79,7 @@ describe('payloads archived through Redis and S3 come back exactly', () => {
     const bucket = await servers.s3.createBucket();
     const producer = guard.producer({ redisUrl: servers.redis.url, queueName, ...producerOptions });
     const consumer = await guard.consumer({
-      redisUrl: servers.redis.url,
-      queueName,
-      bucket,
-      s3Endpoint: servers.s3.endpoint,
-      credentials: servers.s3.credentials,
+      ...consumerTarget(servers, queueName, bucket),
       partSizeBytes: PART_SIZE,
     });
     const inspector = guard.inspector(servers.redis.url, queueName);

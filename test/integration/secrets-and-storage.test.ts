@@ -3,7 +3,7 @@ import { loadDebugPayload } from '../../src/pull.ts';
 import { REDACTED } from '../../src/redaction/redactor.ts';
 import { createS3Client } from '../../src/storage/s3-client.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
-import { useTestServers, uniqueQueueName } from '../support/servers.ts';
+import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const guard = useLeakGuard();
@@ -36,11 +36,7 @@ async function archive(
   const inspector = guard.inspector(servers.redis.url, queueName);
   const inRedis = await inspector.ledger.readPayload(result.payloadId);
   const consumer = await guard.consumer({
-    redisUrl: servers.redis.url,
-    queueName,
-    bucket,
-    s3Endpoint: servers.s3.endpoint,
-    credentials: servers.s3.credentials,
+    ...consumerTarget(servers, queueName, bucket),
     ...consumerOptions,
   });
   await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {

@@ -4,7 +4,7 @@ import { openStoredJson } from '../../src/consumer/stored-json.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
-import { uniqueQueueName, useTestServers } from '../support/servers.ts';
+import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const guard = useLeakGuard();
@@ -59,11 +59,7 @@ describe('stored JSON', () => {
     const result = await producer.enqueue(payload, { taskId: 'stored-3mb' });
     if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
     const consumer = await guard.consumer({
-      redisUrl: servers.redis.url,
-      queueName,
-      bucket,
-      s3Endpoint: servers.s3.endpoint,
-      credentials: servers.s3.credentials,
+      ...consumerTarget(servers, queueName, bucket),
       redact: false,
     });
     await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
@@ -94,11 +90,7 @@ describe('stored JSON', () => {
       results.push(result);
     }
     const consumer = await guard.consumer({
-      redisUrl: servers.redis.url,
-      queueName,
-      bucket,
-      s3Endpoint: servers.s3.endpoint,
-      credentials: servers.s3.credentials,
+      ...consumerTarget(servers, queueName, bucket),
       concurrency: 4,
       maxRedactingBytes: 1024 * 1024,
     });

@@ -148,6 +148,27 @@ export function useTestServersBehindProxy(): { redis: TestRedis; s3: TestS3; pro
   return servers;
 }
 
+/** What a test consumer of `servers` is pointed at: their Redis, their S3, one queue and bucket. */
+export function consumerTarget(
+  servers: { redis: TestRedis; s3: TestS3 },
+  queueName: string,
+  bucket: string,
+): {
+  redisUrl: string;
+  queueName: string;
+  bucket: string;
+  s3Endpoint: string;
+  credentials: TestS3['credentials'];
+} {
+  return {
+    redisUrl: servers.redis.url,
+    queueName,
+    bucket,
+    s3Endpoint: servers.s3.endpoint,
+    credentials: servers.s3.credentials,
+  };
+}
+
 /** A private Redis for tests that need no S3; as useTestServers. */
 export function useTestRedis(): { redis: TestRedis } {
   const servers = {} as { redis: TestRedis };
