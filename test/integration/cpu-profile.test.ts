@@ -8,7 +8,7 @@ import { CpuProfiler } from '../../src/consumer/cpu-profiler.ts';
 import { freePort } from '../../src/local/free-port.ts';
 import { testLogger, useLeakGuard } from '../support/leak-guard.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
-import { useTestServers, uniqueQueueName } from '../support/servers.ts';
+import { consumerTarget, uniqueQueueName, useTestServers, workerEnv } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -104,22 +104,15 @@ describe('on-demand CPU profiles', () => {
   it('the worker process records a profile on SIGUSR2, and a SIGTERM cuts a long one short and exits 0', async () => {
     const port = await freePort();
     const child = guard.spawn(process.execPath, [MAIN, 'worker'], {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/tmp',
-        LOG_LEVEL: 'info',
-        REDIS_URL: servers.redis.url,
-        DEBUG_ARCHIVE_BUCKET: await servers.s3.createBucket(),
-        DEBUG_ARCHIVE_QUEUE: uniqueQueueName('profile-worker'),
-        S3_ENDPOINT: servers.s3.endpoint,
-        AWS_ACCESS_KEY_ID: servers.s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: servers.s3.credentials.secretAccessKey,
-        AWS_REGION: 'us-east-1',
-        METRICS_PORT: String(port),
-        METRICS_HOST: '127.0.0.1',
-        DEBUG_ARCHIVE_PROFILE_SECONDS: '1',
-        DEBUG_ARCHIVE_PROFILE_DIR: directory,
-      },
+      env: workerEnv(
+        consumerTarget(servers, uniqueQueueName('profile-worker'), await servers.s3.createBucket()),
+        {
+          METRICS_PORT: String(port),
+          METRICS_HOST: '127.0.0.1',
+          DEBUG_ARCHIVE_PROFILE_SECONDS: '1',
+          DEBUG_ARCHIVE_PROFILE_DIR: directory,
+        },
+      ),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output = new ProcessOutput(child);

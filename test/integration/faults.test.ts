@@ -13,9 +13,11 @@ import { wordyText } from '../support/payloads.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
 import {
+  consumerTarget,
   useTestServersBehindProxy,
   startTestRedis,
   uniqueQueueName,
+  workerEnv,
   type TestS3,
 } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
@@ -78,21 +80,12 @@ describe('faults', () => {
   const servers = useTestServersBehindProxy();
   const guard = useLeakGuard();
 
-  function workerEnv(queueName: string, bucket: string): NodeJS.ProcessEnv {
-    return {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/tmp',
-      LOG_LEVEL: 'warn',
-      REDIS_URL: servers.redis.url,
-      DEBUG_ARCHIVE_BUCKET: bucket,
-      DEBUG_ARCHIVE_QUEUE: queueName,
-      S3_ENDPOINT: servers.proxy.endpoint,
-      AWS_ACCESS_KEY_ID: servers.s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: servers.s3.credentials.secretAccessKey,
-      AWS_REGION: 'us-east-1',
-      DEBUG_ARCHIVE_CONCURRENCY: '2',
-      METRICS_PORT: '0',
-    };
+  /** A worker process whose S3 traffic goes through the servers.proxy. */
+  function proxiedWorkerEnv(queueName: string, bucket: string): NodeJS.ProcessEnv {
+    return workerEnv(
+      { ...consumerTarget(servers, queueName, bucket), s3Endpoint: servers.proxy.endpoint },
+      { LOG_LEVEL: 'warn', DEBUG_ARCHIVE_CONCURRENCY: '2' },
+    );
   }
 
   function startWorker(env: NodeJS.ProcessEnv): { child: ChildProcess; output: ProcessOutput } {
@@ -151,7 +144,7 @@ describe('faults', () => {
       servers.proxy.setMode({ kind: 'delay', ms: 1_500 });
       // Short locks and stalled checks, so recovery takes seconds rather than the 30 s defaults.
       const env = {
-        ...workerEnv(queueName, bucket),
+        ...proxiedWorkerEnv(queueName, bucket),
         DEBUG_ARCHIVE_PART_SIZE_BYTES: String(5 * 1024 * 1024),
         DEBUG_ARCHIVE_LOCK_DURATION_MS: '2000',
         DEBUG_ARCHIVE_STALLED_INTERVAL_MS: '1000',

@@ -8,7 +8,13 @@ import type { QueueInspector } from '../support/inspect.ts';
 import { wordyText } from '../support/payloads.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
 import { headObject, listPayloadKeys, objectExists, sha256 } from '../support/s3-objects.ts';
-import { useTestServers, uniqueQueueName } from '../support/servers.ts';
+import {
+  baseWorkerEnv,
+  consumerTarget,
+  uniqueQueueName,
+  useTestServers,
+  workerEnv,
+} from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 
 const WORKER = fileURLToPath(new URL('../../worker/main.ts', import.meta.url));
@@ -16,11 +22,6 @@ const DRAIN_TIMEOUT_MS = 20_000;
 const PAYLOADS = 16;
 
 type Queued = Extract<EnqueueResult, { status: 'queued' }>;
-
-/** Only what the worker needs: nothing inherited from the test's own environment. */
-function baseEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info' };
-}
 
 function startWorker(
   guard: LeakGuard,
@@ -67,21 +68,11 @@ describe('the worker process', () => {
     return 'lost';
   }
 
-  function workerEnv(queueName: string, bucket: string, drainTimeoutMs: number): NodeJS.ProcessEnv {
-    return {
-      ...baseEnv(),
-      REDIS_URL: servers.redis.url,
-      DEBUG_ARCHIVE_BUCKET: bucket,
-      DEBUG_ARCHIVE_QUEUE: queueName,
-      S3_ENDPOINT: servers.s3.endpoint,
-      AWS_ACCESS_KEY_ID: servers.s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: servers.s3.credentials.secretAccessKey,
-      AWS_REGION: 'us-east-1',
+  function drainingWorkerEnv(queueName: string, bucket: string, drainTimeoutMs: number): NodeJS.ProcessEnv {
+    return workerEnv(consumerTarget(servers, queueName, bucket), {
       DEBUG_ARCHIVE_CONCURRENCY: '2',
       DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS: String(drainTimeoutMs),
-      // Any free port: workers of parallel tests must not fight over the default 9464.
-      METRICS_PORT: '0',
-    };
+    });
   }
 
   /** Admits PAYLOADS payloads of about 3 MB each with no consumer running. */
@@ -172,7 +163,7 @@ describe('the worker process', () => {
   it('drains uploads under way on SIGTERM, exits 0 and loses nothing; a new worker archives the rest', async () => {
     const queueName = uniqueQueueName('shutdown');
     const bucket = await servers.s3.createBucket();
-    const env = workerEnv(queueName, bucket, DRAIN_TIMEOUT_MS);
+    const env = drainingWorkerEnv(queueName, bucket, DRAIN_TIMEOUT_MS);
     const inspector = guard.inspector(servers.redis.url, queueName);
     try {
       const backlog = await enqueueBacklog(queueName);
@@ -200,7 +191,7 @@ describe('the worker process', () => {
     try {
       const backlog = await enqueueBacklog(queueName);
       // A deadline of 0: whatever is under way at SIGTERM is aborted.
-      const output = await interruptWorker(workerEnv(queueName, bucket, 0), inspector, 10_000);
+      const output = await interruptWorker(drainingWorkerEnv(queueName, bucket, 0), inspector, 10_000);
       const finalLog = logLines(output).find((line) => typeof line.drained === 'boolean');
       expect(finalLog?.drained, `worker stderr:\n${output.stderr}`).toBe(false);
 
@@ -209,7 +200,7 @@ describe('the worker process', () => {
 
       // Jobs left active come back once their lock (30 s) expires and a worker finds them stalled.
       await archiveTheRest(
-        workerEnv(queueName, bucket, DRAIN_TIMEOUT_MS),
+        drainingWorkerEnv(queueName, bucket, DRAIN_TIMEOUT_MS),
         inspector,
         bucket,
         backlog,
@@ -222,7 +213,7 @@ describe('the worker process', () => {
 
   it('refuses bad configuration with one message naming every bad variable and no stack', async () => {
     const { child, output } = startWorker(guard, {
-      ...baseEnv(),
+      ...baseWorkerEnv(),
       REDIS_URL: servers.redis.url,
       DEBUG_ARCHIVE_MAX_SOCKETS: 'abc',
       DEBUG_ARCHIVE_GZIP_LEVEL: '42',

@@ -6,7 +6,7 @@ import { DROP_REASONS, type DropReason } from '../../src/index.ts';
 
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
-import { useTestServersBehindProxy, uniqueQueueName } from '../support/servers.ts';
+import { consumerTarget, uniqueQueueName, useTestServersBehindProxy, workerEnv } from '../support/servers.ts';
 import {
   QUEUED_PREFIX,
   RESULT_PREFIX,
@@ -171,24 +171,16 @@ describe('load and soak', () => {
       const base = `${inspector.prefix}:${queueName}`;
 
       const consumer = guard.spawn(process.execPath, [WORKER], {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: process.env.HOME ?? '/tmp',
-          LOG_LEVEL: 'info',
-          REDIS_URL: servers.redis.url,
-          DEBUG_ARCHIVE_BUCKET: bucket,
-          DEBUG_ARCHIVE_QUEUE: queueName,
-          DEBUG_ARCHIVE_MAX_QUEUED: String(MAX_QUEUED),
-          DEBUG_ARCHIVE_MAX_QUEUED_BYTES: String(MAX_QUEUED_BYTES),
-          DEBUG_ARCHIVE_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES),
-          DEBUG_ARCHIVE_CONCURRENCY: String(CONCURRENCY),
-          S3_ENDPOINT: servers.proxy.endpoint,
-          AWS_ACCESS_KEY_ID: servers.s3.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: servers.s3.credentials.secretAccessKey,
-          AWS_REGION: 'us-east-1',
-          METRICS_PORT: '0',
-          METRICS_HOST: '127.0.0.1',
-        },
+        env: workerEnv(
+          { ...consumerTarget(servers, queueName, bucket), s3Endpoint: servers.proxy.endpoint },
+          {
+            DEBUG_ARCHIVE_MAX_QUEUED: String(MAX_QUEUED),
+            DEBUG_ARCHIVE_MAX_QUEUED_BYTES: String(MAX_QUEUED_BYTES),
+            DEBUG_ARCHIVE_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES),
+            DEBUG_ARCHIVE_CONCURRENCY: String(CONCURRENCY),
+            METRICS_HOST: '127.0.0.1',
+          },
+        ),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const consumerOutput = new ProcessOutput(consumer);

@@ -148,24 +148,51 @@ export function useTestServersBehindProxy(): { redis: TestRedis; s3: TestS3; pro
   return servers;
 }
 
-/** What a test consumer of `servers` is pointed at: their Redis, their S3, one queue and bucket. */
-export function consumerTarget(
-  servers: { redis: TestRedis; s3: TestS3 },
-  queueName: string,
-  bucket: string,
-): {
+export interface ConsumerTarget {
   redisUrl: string;
   queueName: string;
   bucket: string;
   s3Endpoint: string;
   credentials: TestS3['credentials'];
-} {
+}
+
+/** What a test consumer of `servers` is pointed at: their Redis, their S3, one queue and bucket. */
+export function consumerTarget(
+  servers: { redis: TestRedis; s3: TestS3 },
+  queueName: string,
+  bucket: string,
+): ConsumerTarget {
   return {
     redisUrl: servers.redis.url,
     queueName,
     bucket,
     s3Endpoint: servers.s3.endpoint,
     credentials: servers.s3.credentials,
+  };
+}
+
+/** Only what a worker process needs: nothing inherited from the test's own environment. */
+export function baseWorkerEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info' };
+}
+
+/**
+ * The environment of a worker process (worker/main.ts) archiving `target`, on any free metrics
+ * port (workers of parallel tests must not fight over the default 9464); `extra` adds to it or
+ * overrides it.
+ */
+export function workerEnv(target: ConsumerTarget, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...baseWorkerEnv(),
+    REDIS_URL: target.redisUrl,
+    DEBUG_ARCHIVE_BUCKET: target.bucket,
+    DEBUG_ARCHIVE_QUEUE: target.queueName,
+    S3_ENDPOINT: target.s3Endpoint,
+    AWS_ACCESS_KEY_ID: target.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: target.credentials.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+    METRICS_PORT: '0',
+    ...extra,
   };
 }
 
