@@ -6,6 +6,7 @@ import { DROP_REASONS, type DropReason } from '../../src/index.ts';
 
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { ProcessOutput, waitForExit } from '../support/processes.ts';
+import { listPayloadKeys } from '../support/s3-objects.ts';
 import { consumerTarget, uniqueQueueName, useTestServersBehindProxy, workerEnv } from '../support/servers.ts';
 import {
   QUEUED_PREFIX,
@@ -20,7 +21,6 @@ import {
   type WindowLatency,
 } from '../support/soak-protocol.ts';
 import { connectionsByName, SoakSampler, type QueueSample } from '../support/soak-sampler.ts';
-import { listAllPayloadKeys } from '../support/soak-s3.ts';
 import { mb, median } from '../support/soak-stats.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -273,7 +273,7 @@ describe('load and soak', () => {
           code: 0,
           signal: null,
         });
-        const keys = await listAllPayloadKeys(servers.s3.client, bucket);
+        const keys = await listPayloadKeys(servers.s3.client, bucket);
 
         // The figures first, so a failing run still prints them.
         const attempts = sumOf(results.map((result) => result.attempts));

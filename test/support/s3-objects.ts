@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import {
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   type HeadObjectCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -20,22 +20,25 @@ export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** Every object in the bucket with its size. */
+/**
+ * Every object in the bucket with its size, for buckets of any size. Pages with ListObjects (v1)
+ * and the last key as marker: s3rver makes ListObjectsV2 continuation tokens with DES, which the
+ * OpenSSL 3 of Node >= 17 refuses, so on s3rver a V2 listing past 1000 keys fails (InternalError).
+ */
 export async function listObjects(
   client: S3Client,
   bucket: string,
 ): Promise<{ key: string; size: number }[]> {
   const objects: { key: string; size: number }[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token, MaxKeys: 1000 }),
-    );
+  let marker: string | undefined;
+  for (;;) {
+    const page = await client.send(new ListObjectsCommand({ Bucket: bucket, Marker: marker, MaxKeys: 1000 }));
     for (const object of page.Contents ?? [])
       if (object.Key !== undefined) objects.push({ key: object.Key, size: object.Size ?? 0 });
-    token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
-  return objects;
+    const last = objects.at(-1)?.key;
+    if (page.IsTruncated !== true || last === undefined || last === marker) return objects;
+    marker = last;
+  }
 }
 
 /**
@@ -47,7 +50,9 @@ export async function listPayloadKeys(client: S3Client, bucket: string): Promise
   const objects = await listObjects(client, bucket);
   const others = objects.filter((object) => !object.key.endsWith(OBJECT_SUFFIX) && object.size > 0);
   if (others.length > 0) {
-    throw new Error(`bucket ${bucket} holds objects that are not payloads: ${JSON.stringify(others)}`);
+    throw new Error(
+      `bucket ${bucket} holds objects that are not payloads: ${JSON.stringify(others.slice(0, 5))}`,
+    );
   }
   return objects
     .filter((object) => object.key.endsWith(OBJECT_SUFFIX))
