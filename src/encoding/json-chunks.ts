@@ -1,5 +1,6 @@
 import * as JSONStream from 'JSONStream';
 import { jsonLengthExceeds } from './json-length.ts';
+import { utf8Concat } from './utf8-concat.ts';
 
 interface JsonArrayWriter {
   write(value: unknown): boolean;
@@ -46,14 +47,9 @@ export function* jsonChunks(
     pending.push(text);
     pendingLength += text.length;
   };
-  // Each piece is whole JSON text (a surrogate pair is never split between two), so encoding
-  // them one by one into one buffer gives the bytes of their concatenation, without joining.
+  // Each piece is whole JSON text: a surrogate pair is never split between two.
   const take = (): Buffer => {
-    let bytes = 0;
-    for (const piece of pending) bytes += Buffer.byteLength(piece, 'utf8');
-    const chunk = Buffer.allocUnsafe(bytes);
-    let offset = 0;
-    for (const piece of pending) offset += chunk.write(piece, offset, 'utf8');
+    const chunk = utf8Concat(pending);
     pending = [];
     pendingLength = 0;
     return chunk;

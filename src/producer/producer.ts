@@ -9,6 +9,7 @@ import {
   type StoreOutcome,
 } from '../admission-ledger.ts';
 import { jsonLengthExceeds } from '../encoding/json-length.ts';
+import { utf8Concat } from '../encoding/utf8-concat.ts';
 import { jsonPieces } from './incremental-json.ts';
 import { Ticker } from './ticker.ts';
 import { formatRedactionSummary, Redactor } from '../redaction/redactor.ts';
@@ -164,8 +165,9 @@ export async function serializeInChunks(payload: unknown, maxBytes: number): Pro
   let pending: string[] = [];
   let pendingChars = 0;
   let sinceTurn = 0;
+  // jsonPieces yields whole JSON text: a surrogate pair is never split between two pieces.
   const flush = (): void => {
-    const chunk = Buffer.from(pending.join(''));
+    const chunk = utf8Concat(pending);
     chunks.push(chunk);
     bytes += chunk.length;
     pending = [];
