@@ -81,8 +81,9 @@ export interface ArchiveConsumer {
  * Memory: per archive in flight, about partSizeBytes x (uploadQueueSize + 1) in lib-storage
  * and (gzipParallelism + 2) x 512 KiB in the encoding stages, plus, for a payload redacted
  * here, its JSON and its parsed value (about 4x its JSON bytes), with at most
- * maxRedactingBytes of JSON held so at once (or one larger payload alone); a payload redacted by the producer, or with redaction off, streams from
- * Redis in 1 MiB steps instead. `concurrency` of those at once.
+ * maxRedactingBytes of JSON held so at once (or one larger payload alone); a payload redacted
+ * by the producer, or with redaction off, streams from Redis in 1 MiB steps instead.
+ * `concurrency` of those at once.
  */
 export async function startArchiveConsumer(options: ArchiveConsumerOptions): Promise<ArchiveConsumer> {
   const {
