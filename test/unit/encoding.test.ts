@@ -78,6 +78,14 @@ describe('base64 stage', () => {
     expect(decoded.equals(input)).toBe(true);
   });
 
+  it('encodes chunks larger than one encoding piece, whatever their length mod 3', async () => {
+    const block = createHash('sha512').update('large').digest();
+    const bytes = Buffer.concat(Array.from({ length: 4_000 }, () => block));
+    const pieces = [bytes.subarray(0, 100_001), bytes.subarray(100_001, 200_003), bytes.subarray(200_003)];
+    const encoded = await collect(base64Encode(Readable.from(pieces)));
+    expect(encoded.toString('latin1')).toBe(bytes.toString('base64'));
+  });
+
   it('refuses text that is not base64', async () => {
     await expect(collect(base64Decode(Readable.from([Buffer.from('ab$d')])))).rejects.toThrow(/not base64/);
   });
