@@ -26,8 +26,13 @@ import { fixed, ratio, table, type Chart, type Headline } from './lib/report.ts'
 import { benchRedis, startConsumer, startRedis, startS3, waitDrained } from './lib/services.ts';
 import { barChart, lineChart } from './lib/svg.ts';
 
+/** As the consumer calls it after redacting: it knows the length of the JSON it parsed. */
 const encodeNow = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
-  encodePayload(payload.value, countingSink, { gzipLevel: level, gzipParallelism });
+  encodePayload(payload.value, countingSink, {
+    gzipLevel: level,
+    gzipParallelism,
+    jsonLength: payload.json.length,
+  });
 
 /** The JSON as the consumer reads it from Redis when there is no redaction left to do. */
 function* storedSteps(bytes: Buffer): Generator<Buffer, void, undefined> {
@@ -67,7 +72,7 @@ async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
  */
 async function checkSameJson(payload: BenchPayload, level: number): Promise<number> {
   const outputs = {
-    now: await encodePayload(payload.value, collect, { gzipLevel: level }),
+    now: await encodePayload(payload.value, collect, { gzipLevel: level, jsonLength: payload.json.length }),
     before: await encodePayloadBefore(payload.value, collect, { gzipLevel: level }),
     stored: await encodeJson(storedSteps(payload.bytes), collect, { gzipLevel: level }),
   };

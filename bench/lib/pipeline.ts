@@ -15,10 +15,13 @@ export async function countingSink(
   return result;
 }
 
-/** Runs our stringify stage (jsonChunks at the pipeline's chunk size) to its end; returns the bytes. */
-export function drainChunks(value: unknown, oneStringChars?: number): number {
+/**
+ * Runs our stringify stage (jsonChunks at the pipeline's chunk size) to its end; returns the
+ * bytes. `knownLength` is the JSON length the consumer passes (that of the JSON it parsed).
+ */
+export function drainChunks(value: unknown, oneStringChars?: number, knownLength?: number): number {
   let bytes = 0;
-  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES, oneStringChars)) bytes += chunk.length;
+  for (const chunk of jsonChunks(value, JSON_CHUNK_BYTES, oneStringChars, knownLength)) bytes += chunk.length;
   return bytes;
 }
 

@@ -146,7 +146,8 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     }
     const redacted = redactor.redactInPlace(value);
     return {
-      encode: (sink) => encodePayload(redacted.value, sink, encodeOptions(signal)),
+      encode: (sink) =>
+        encodePayload(redacted.value, sink, { ...encodeOptions(signal), jsonLength: json.length }),
       redaction: formatRedactionSummary(redacted.summary),
     };
   };

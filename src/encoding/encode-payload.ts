@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { defaults } from '../config.ts';
 import { base64Encode } from './base64.ts';
-import { jsonChunks } from './json-chunks.ts';
+import { jsonChunks, ONE_STRING_CHARS } from './json-chunks.ts';
 import { digestCounter, tally, type LayerStats } from './layers.ts';
 import { MAX_BLOCK_BYTES, parallelGzip } from './parallel-gzip.ts';
 
@@ -14,6 +14,11 @@ export interface EncodeOptions {
   signal?: AbortSignal | undefined;
   /** JSON chunk size; default JSON_CHUNK_BYTES. For benchmarks and tuning. */
   jsonChunkBytes?: number | undefined;
+  /**
+   * About how long the value's JSON is, when the caller knows (the consumer: the stored JSON it
+   * parsed): saves walking the value to choose between one string and streaming.
+   */
+  jsonLength?: number | undefined;
 }
 
 /**
@@ -35,7 +40,13 @@ export function encodePayload<T>(
   sink: (base64: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<T>,
   options: EncodeOptions,
 ): Promise<T> {
-  return encodeJson(jsonChunks(value, options.jsonChunkBytes ?? JSON_CHUNK_BYTES), sink, options);
+  const chunks = jsonChunks(
+    value,
+    options.jsonChunkBytes ?? JSON_CHUNK_BYTES,
+    ONE_STRING_CHARS,
+    options.jsonLength,
+  );
+  return encodeJson(chunks, sink, options);
 }
 
 /**

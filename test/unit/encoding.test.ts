@@ -62,6 +62,17 @@ describe('stringify stage', () => {
     expect(chunks.length).toBeGreaterThan(20);
     for (const chunk of chunks) expect(chunk.length).toBeLessThan(64 * 1024 + 2_000);
   });
+
+  it('chooses by a known JSON length instead of estimating it, with the same bytes', () => {
+    const value = { exchanges: Array.from({ length: 2_000 }, (_, i) => ({ i, body: 'y'.repeat(1_000) })) };
+    const json = JSON.stringify(value);
+    const streamed = [...jsonChunks(value, 64 * 1024, 1024 * 1024, json.length)];
+    expect(streamed.length).toBeGreaterThan(20);
+    const atOnce = [...jsonChunks(value, 64 * 1024, 4 * 1024 * 1024, json.length)];
+    expect(atOnce).toHaveLength(1);
+    expect(Buffer.concat(streamed).toString('utf8')).toBe(json);
+    expect(atOnce[0]?.toString('utf8')).toBe(json);
+  });
 });
 
 describe('base64 stage', () => {
