@@ -65,7 +65,7 @@ export interface ProducerStats {
   /** Waiting payloads pushed out to admit more valuable or newer ones (see admissionPolicy). */
   evicted: number;
   dropped: Record<DropReason, number>;
-  /** JSON bytes this process is sending to Redis right now. */
+  /** JSON bytes this process holds for enqueues under way: being serialised or sent to Redis. */
   inFlightBytes: number;
 }
 
@@ -137,7 +137,10 @@ const YIELD_CHARS = 128 * 1024;
 type Serialized =
   | { kind: 'whole'; json: string; bytes: number }
   | { kind: 'chunks'; chunks: Buffer[]; bytes: number }
-  | { kind: 'refused'; reason: 'not_serializable' | 'payload_too_large' };
+  | { kind: 'refused'; reason: 'not_serializable' | 'payload_too_large' | 'producer_busy' };
+
+/** Counts bytes against the process's in-flight budget; false when they do not fit. */
+type Take = (bytes: number) => boolean;
 
 function serialize(payload: unknown, redactor: Redactor | undefined, maxBytes: number): Serialized {
   let json: unknown;
@@ -158,28 +161,40 @@ function serialize(payload: unknown, redactor: Redactor | undefined, maxBytes: n
  * The payload's JSON as chunks of about CHUNK_BYTES, made with the event loop turning every
  * YIELD_CHARS characters, so no stretch of it blocks the task for long. Stops as soon as the
  * JSON passes `maxBytes`. The payload must not change until the enqueue resolves.
+ *
+ * Other enqueues run while it waits for its turns, so what it holds is counted as it grows:
+ * each piece's characters (never more than its UTF-8 bytes) and each chunk's remaining bytes
+ * go through `take`, and it stops as `producer_busy` when they do not fit. The caller gives
+ * back what was taken.
  */
-export async function serializeInChunks(payload: unknown, maxBytes: number): Promise<Serialized> {
+export async function serializeInChunks(
+  payload: unknown,
+  maxBytes: number,
+  take: Take = () => true,
+): Promise<Serialized> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   let pending: string[] = [];
   let pendingChars = 0;
   let sinceTurn = 0;
   // jsonPieces yields whole JSON text: a surrogate pair is never split between two pieces.
-  const flush = (): void => {
+  const flush = (): boolean => {
     const chunk = utf8Concat(pending);
+    if (!take(chunk.length - pendingChars)) return false;
     chunks.push(chunk);
     bytes += chunk.length;
     pending = [];
     pendingChars = 0;
+    return true;
   };
   try {
     for (const piece of jsonPieces(payload)) {
+      if (!take(piece.length)) return { kind: 'refused', reason: 'producer_busy' };
       pending.push(piece);
       pendingChars += piece.length;
       sinceTurn += piece.length;
       if (pendingChars >= CHUNK_BYTES) {
-        flush();
+        if (!flush()) return { kind: 'refused', reason: 'producer_busy' };
         if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
       }
       if (sinceTurn >= YIELD_CHARS) {
@@ -190,7 +205,7 @@ export async function serializeInChunks(payload: unknown, maxBytes: number): Pro
   } catch {
     return { kind: 'refused', reason: 'not_serializable' };
   }
-  if (pendingChars > 0) flush();
+  if (pendingChars > 0 && !flush()) return { kind: 'refused', reason: 'producer_busy' };
   if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
   return { kind: 'chunks', chunks, bytes };
 }
@@ -212,7 +227,9 @@ function uuidv7(msecs: number): string {
  *
  * Memory: a payload's JSON (one string, or chunks of 1 MiB for large payloads) lives only
  * while its enqueue is under way, and this process never holds more than `maxInFlightBytes`
- * of them at once past serialisation; Redis holds at most `maxQueuedBytes` across all
+ * of them at once, plus the piece each incremental serialisation is making (about 64 KiB,
+ * or one string of the payload) and the string of the one-go serialisation under way (it
+ * is synchronous, so there is one); Redis holds at most `maxQueuedBytes` across all
  * producers (a payload's bytes are written only under its reservation).
  *
  * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes two (reserve +
@@ -236,6 +253,17 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     inFlightBytes: 0,
   };
   const inFlight = new Set<Promise<EnqueueResult>>();
+  /**
+   * Incremental serialisations run one at a time, in call order. Interleaved, every large
+   * payload would finish late (and all of them could run out of in-flight room together);
+   * one after the other, the first is done first, and a payload waiting its turn holds nothing.
+   */
+  let serializing: Promise<unknown> = Promise.resolve();
+  const serializeLarge = (payload: unknown, take: Take): Promise<Serialized> => {
+    const turn = serializing.then(() => serializeInChunks(payload, settings.maxPayloadBytes, take));
+    serializing = turn.catch(() => undefined);
+    return turn;
+  };
   let queue: Promise<Queue> | undefined;
   let closed = false;
   /** Read after an await: close() may have been called meanwhile. */
@@ -449,40 +477,49 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     ) {
       return drop('sampled_out', meta);
     }
-    let serialized: Serialized;
-    let redaction: string | undefined;
-    if (redactor !== undefined) {
-      serialized = serialize(payload, redactor, settings.maxPayloadBytes);
-      // serialize is synchronous, so the summary read now is this payload's.
-      redaction = formatRedactionSummary(redactor.summary());
-    } else {
-      let large: boolean;
-      try {
-        large = jsonLengthExceeds(payload, INCREMENTAL_THRESHOLD_CHARS);
-      } catch {
-        // A getter that throws: JSON.stringify would throw too.
-        return drop('not_serializable', meta);
-      }
-      serialized = large
-        ? await serializeInChunks(payload, settings.maxPayloadBytes)
-        : serialize(payload, undefined, settings.maxPayloadBytes);
-    }
-    if (serialized.kind === 'refused') return drop(serialized.reason, meta);
-    if (isClosed()) return drop('producer_closed', meta);
-    const { bytes } = serialized;
-    if (stats.inFlightBytes + bytes > settings.maxInFlightBytes) return drop('producer_busy', meta);
-    if (redis.status !== 'ready') await firstConnection;
-    if (redis.status !== 'ready')
-      return drop('redis_unavailable', meta, `redis connection is ${redis.status}`);
-    if (isClosed()) return drop('producer_closed', meta);
-    stats.inFlightBytes += bytes;
-    const pending = admit(serialized, meta, redaction);
-    inFlight.add(pending);
+    // What this enqueue holds is counted from its first byte, and given back when it ends.
+    let held = 0;
+    const take: Take = (bytes) => {
+      if (stats.inFlightBytes + bytes > settings.maxInFlightBytes) return false;
+      stats.inFlightBytes += bytes;
+      held += bytes;
+      return true;
+    };
     try {
-      return await pending;
+      let serialized: Serialized;
+      let redaction: string | undefined;
+      if (redactor !== undefined) {
+        serialized = serialize(payload, redactor, settings.maxPayloadBytes);
+        // serialize is synchronous, so the summary read now is this payload's.
+        redaction = formatRedactionSummary(redactor.summary());
+      } else {
+        let large: boolean;
+        try {
+          large = jsonLengthExceeds(payload, INCREMENTAL_THRESHOLD_CHARS);
+        } catch {
+          // A getter that throws: JSON.stringify would throw too.
+          return drop('not_serializable', meta);
+        }
+        serialized = large
+          ? await serializeLarge(payload, take)
+          : serialize(payload, undefined, settings.maxPayloadBytes);
+      }
+      if (serialized.kind === 'refused') return drop(serialized.reason, meta);
+      if (isClosed()) return drop('producer_closed', meta);
+      if (serialized.kind === 'whole' && !take(serialized.bytes)) return drop('producer_busy', meta);
+      if (redis.status !== 'ready') await firstConnection;
+      if (redis.status !== 'ready')
+        return drop('redis_unavailable', meta, `redis connection is ${redis.status}`);
+      if (isClosed()) return drop('producer_closed', meta);
+      const pending = admit(serialized, meta, redaction);
+      inFlight.add(pending);
+      try {
+        return await pending;
+      } finally {
+        inFlight.delete(pending);
+      }
     } finally {
-      inFlight.delete(pending);
-      stats.inFlightBytes -= bytes;
+      stats.inFlightBytes -= held;
     }
   };
 

@@ -48,6 +48,99 @@ describe('large payloads (the incremental path)', () => {
     }
   });
 
+  it('serialises concurrent large payloads one after the other, in call order', async () => {
+    const queueName = uniqueQueueName('large-order');
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxPayloadBytes: 16 * MiB });
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    const reads: string[] = [];
+    /** A large payload that logs when serialisation reads its first and its last member. */
+    const traced = (tag: string): Record<string, unknown> => ({
+      get first(): string {
+        reads.push(`${tag} first`);
+        return tag;
+      },
+      ...largePayload(tag),
+      get last(): string {
+        reads.push(`${tag} last`);
+        return tag;
+      },
+    });
+    try {
+      const results = await Promise.all(
+        ['a', 'b', 'c'].map((tag) => producer.enqueue(traced(tag), { taskId: tag })),
+      );
+      expect(results.map((result) => result.status)).toEqual(['queued', 'queued', 'queued']);
+      // Each enqueue's estimate walk reads these getters at call time, before any serialisation;
+      // the last read of each is its serialisation's. Interleaved, b would start before a ends.
+      const at = (read: string): number => reads.lastIndexOf(read);
+      const sequence = ['a first', 'a last', 'b first', 'b last', 'c first', 'c last'].map(at);
+      expect(sequence.every((index) => index >= 0)).toBe(true);
+      expect([...sequence].sort((x, y) => x - y)).toEqual(sequence);
+    } finally {
+      await producer.close();
+      await inspector.close();
+    }
+  });
+
+  it('counts large payloads against maxInFlightBytes while they are serialised', async () => {
+    const queueName = uniqueQueueName('large-busy');
+    const payloadBytes = Buffer.byteLength(JSON.stringify({ ...largePayload('x'), last: 'x' }));
+    const maxInFlightBytes = Math.round(payloadBytes * 1.5);
+    const producer = guard.producer({
+      redisUrl: servers.redis.url,
+      queueName,
+      maxPayloadBytes: 16 * MiB,
+      maxInFlightBytes,
+    });
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    let highest = 0;
+    let sampling = true;
+    const sample = (): void => {
+      highest = Math.max(highest, producer.stats().inFlightBytes);
+      if (sampling) setImmediate(sample);
+    };
+    /** What the producer counts as held whenever a payload's last member is read. */
+    const heldAtLast: { tag: string; held: number }[] = [];
+    const probed = (tag: string): Record<string, unknown> => ({
+      ...largePayload(tag),
+      get last(): string {
+        heldAtLast.push({ tag, held: producer.stats().inFlightBytes });
+        return tag;
+      },
+    });
+    try {
+      sample();
+      const payloads = ['a', 'b', 'c', 'd'].map((tag) => probed(tag));
+      const results = await Promise.all(
+        payloads.map((payload, i) => producer.enqueue(payload, { taskId: `t${i}` })),
+      );
+      sampling = false;
+      // Counted while being made, not only once made and sent: the last read of `a` is its
+      // serialisation's (the estimate walk reads it at call time), and `a` goes first.
+      const heldByA = heldAtLast.filter((read) => read.tag === 'a').at(-1)?.held ?? 0;
+      expect(heldByA).toBeGreaterThan(payloadBytes / 2);
+      expect(highest).toBeGreaterThan(0);
+      expect(highest).toBeLessThanOrEqual(maxInFlightBytes);
+      const queued = results.flatMap((result, i) => (result.status === 'queued' ? [{ result, i }] : []));
+      expect(queued.length).toBeGreaterThan(0);
+      for (const result of results) {
+        if (result.status === 'dropped') expect(result.reason).toBe('producer_busy');
+      }
+      for (const { result, i } of queued) {
+        expect(await inspector.ledger.readPayload(result.payloadId)).toBe(JSON.stringify(payloads[i]));
+      }
+      expect(producer.stats().inFlightBytes).toBe(0);
+      expect(await inspector.usage()).toEqual({
+        payloads: queued.length,
+        bytes: queued.length * payloadBytes,
+      });
+    } finally {
+      sampling = false;
+      await producer.close();
+      await inspector.close();
+    }
+  });
+
   function cyclic(): unknown {
     const node: Record<string, unknown> = { name: 'loop' };
     node.self = { parent: node };
