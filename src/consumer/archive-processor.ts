@@ -2,16 +2,18 @@ import { HeadObjectCommand, NotFound, PutObjectCommand, type S3Client } from '@a
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { AdmissionLedger } from '../admission-ledger.ts';
 import type { ArchiveJobData, ArchiveJobResult } from '../archive-job.ts';
-import { encodeJson, encodePayload } from '../encoding/encode-payload.ts';
+import { encodeJson } from '../encoding/encode-payload.ts';
 import type { LayerStats } from '../encoding/layers.ts';
 import type { Logger } from '../logger.ts';
 import { taskIndexKey } from '../object-key.ts';
 import { toS3Metadata } from '../storage/object-metadata.ts';
 import { storeObject, type ObjectProtection } from '../storage/store-object.ts';
+import { MalformedJsonError } from '../encoding/json-scanner.ts';
+import { redactStoredJson } from '../redaction/redact-stored-json.ts';
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
 import type { ByteBudget } from './byte-budget.ts';
-import { openStoredJson } from './stored-json.ts';
+import { openStoredJson, storedJsonSource } from './stored-json.ts';
 
 export interface ArchiveProcessorDeps {
   s3: S3Client;
@@ -95,9 +97,11 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  *
  * A payload that needs no redaction here (redaction off, or done by the producer) is streamed
  * from Redis as stored, in 1 MiB steps, straight into gzip: no parse, no second stringify, and
- * memory that does not grow with the payload. One that needs redaction is read whole, parsed,
- * redacted and stringified again (JSONStream): its JSON and its parsed value are in memory
- * together (about 4x its JSON bytes), so those archives hold at most `redactingBudget` JSON
+ * memory that does not grow with the payload. One that needs redaction is read the same way
+ * and redacted piece by piece on its way to gzip (redactStoredJson): values of up to 64 KiB are
+ * parsed and redacted whole, and passed through as stored when nothing in them changed. Its
+ * memory does not grow with the payload either, but for a single string (or header list)
+ * larger than that, which is held whole: those archives hold at most `redactingBudget` JSON
  * bytes at once, or one payload alone when it is larger than that.
  */
 export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
@@ -130,25 +134,28 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     return (sink) => encodeJson(stored.chunks, sink, encodeOptions(signal));
   };
 
-  /** Parses, redacts and stringifies the stored JSON again. */
+  /** Redacts the stored JSON piece by piece on its way to gzip; its summary is known at the end. */
   const encodeRedacted = async (
     data: ArchiveJobData,
     redactor: Redactor,
     signal: AbortSignal,
-  ): Promise<{ encode: Encode; redaction: string } | null> => {
-    const json = await ledger.readPayload(data.payloadId);
-    if (json === null) return null;
-    let value: unknown;
-    try {
-      value = JSON.parse(json);
-    } catch (error) {
-      throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
-    }
-    const redacted = redactor.redactInPlace(value);
+  ): Promise<{ encode: Encode; redaction: () => string } | null> => {
+    const source = await storedJsonSource(deps.redis, ledger.payloadKey(data.payloadId));
+    if (source === null) return null;
+    const pieces = redactor.pieces();
+    const redactedJson = async function* (): AsyncGenerator<Buffer, void, undefined> {
+      try {
+        yield* redactStoredJson(source, pieces);
+      } catch (error) {
+        if (error instanceof SyntaxError || error instanceof MalformedJsonError) {
+          throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
+        }
+        throw error;
+      }
+    };
     return {
-      encode: (sink) =>
-        encodePayload(redacted.value, sink, { ...encodeOptions(signal), jsonLength: json.length }),
-      redaction: formatRedactionSummary(redacted.summary),
+      encode: (sink) => encodeJson(redactedJson(), sink, encodeOptions(signal)),
+      redaction: () => formatRedactionSummary(pieces.summary()),
     };
   };
 
@@ -156,7 +163,8 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     job: Job,
     data: ArchiveJobData,
     encode: Encode | null,
-    redaction: string,
+    /** What redaction did: known before the upload, or once the body is read to its end. */
+    redaction: string | (() => string),
     signal: AbortSignal,
   ): Promise<ArchiveJobResult> => {
     if (encode === null) return gone(data, signal);
@@ -165,16 +173,17 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       taskId: data.taskId,
       integration: data.integration,
       enqueuedAt: data.enqueuedAt,
-      redaction,
     };
+    const known = typeof redaction === 'string' ? redaction : undefined;
+    const atEnd = typeof redaction === 'string' ? () => redaction : redaction;
     const stats = await encode(async (body, layerStats) => {
       await storeObject({
         s3,
         bucket,
         key: data.key,
         body,
-        initialMetadata: toS3Metadata(identity),
-        finalMetadata: () => toS3Metadata({ ...identity, ...layerStats() }),
+        initialMetadata: toS3Metadata({ ...identity, redaction: known }),
+        finalMetadata: () => toS3Metadata({ ...identity, redaction: atEnd(), ...layerStats() }),
         partSizeBytes: deps.partSizeBytes,
         queueSize: deps.uploadQueueSize,
         protection: { ...deps.protection, tags: lifecycleTags(data) },

@@ -1,4 +1,5 @@
 import type { RedisClient } from '../redis-client.ts';
+import type { ByteSource } from '../encoding/json-scanner.ts';
 
 /**
  * Bytes read per GETRANGE: one read in flight ahead of the one being compressed, each a small
@@ -44,4 +45,26 @@ export async function openStoredJson(
     }
   }
   return { bytes, chunks: chunks() };
+}
+
+/**
+ * Random access to a payload's stored JSON (GETRANGE), for redacting it in pieces, or null when
+ * the key does not exist. A read that comes back short (the payload was evicted or released
+ * meanwhile) fails rather than archiving a truncated document.
+ */
+export async function storedJsonSource(redis: RedisClient, key: string): Promise<ByteSource | null> {
+  const length = await redis.strlen(key);
+  if (length === 0) return null;
+  return {
+    length,
+    read: async (start, end) => {
+      const bytes = await redis.getrangeBuffer(key, start, end - 1);
+      if (bytes.length !== end - start) {
+        throw new Error(
+          `payload ${key} changed while it was read: ${String(start + bytes.length)} of ${String(length)} bytes`,
+        );
+      }
+      return bytes;
+    },
+  };
 }

@@ -20,6 +20,30 @@ export interface RedactionSummary {
   names: string[];
 }
 
+/**
+ * One document redacted piece by piece, as `redactInPlace` would redact it whole: the caller
+ * walks the document's structure itself (src/redaction/redact-stored-json.ts) and hands over
+ * the values it meets. What `redactInPlace` decides from a value's parent is asked here.
+ */
+export interface RedactionPieces {
+  /** Whether an object key is sensitive: every leaf under it is redacted. */
+  isSensitive(name: string): boolean;
+  /** Whether an array under this key is a header list, redacted as a whole. */
+  isHeaderList(key: string | number | undefined): boolean;
+  /**
+   * Redacts, in place, a value met at `path` (its keys from the root); `sensitiveKey` is the
+   * nearest sensitive key above it, if any. `changed` is false only when its JSON is the same.
+   */
+  value(
+    value: unknown,
+    path: readonly (string | number)[],
+    sensitiveKey?: string,
+  ): { value: unknown; changed: boolean };
+  /** Counts the value of a `{ name, value }` entry with a sensitive name, replaced by the caller. */
+  entry(name: string): void;
+  summary(): RedactionSummary;
+}
+
 export interface RedactionOptions extends NameRules {
   /** Last word on every string: return it changed to redact more. Runs after the built-in rules. */
   custom?: (value: string, path: readonly (string | number)[]) => string;
@@ -45,6 +69,12 @@ interface PathNode {
   key: string | number;
 }
 type Path = PathNode | undefined;
+
+function linkedPath(keys: readonly (string | number)[]): Path {
+  let path: Path;
+  for (const key of keys) path = { parent: path, key };
+  return path;
+}
 
 function pathArray(path: Path): (string | number)[] {
   const keys: (string | number)[] = [];
@@ -112,6 +142,34 @@ export class Redactor {
         return headerList(copy) ? copy : value;
       }
       return value;
+    };
+  }
+
+  /** Starts redacting one document in pieces; its summary accumulates until the next run. */
+  pieces(): RedactionPieces {
+    this.#summary = Redactor.#emptySummary();
+    return {
+      isSensitive: (name) => this.#isSensitive(name),
+      isHeaderList: (key) => typeof key === 'string' && HEADER_LISTS.has(normalizeName(key)),
+      value: (value, path, sensitiveKey) => {
+        const before = this.#summary.total;
+        const redacted =
+          sensitiveKey === undefined
+            ? this.#walk(value, linkedPath(path), 0)
+            : this.#leaves(value, sensitiveKey, 'key');
+        // The custom hook may change strings without counting them: a container it saw may have
+        // changed, a string only if it is not the same string.
+        const custom =
+          this.#custom !== undefined &&
+          sensitiveKey === undefined &&
+          ((typeof value === 'object' && value !== null) ||
+            (typeof value === 'string' && redacted !== value));
+        return { value: redacted, changed: custom || this.#summary.total !== before };
+      },
+      entry: (name) => {
+        this.#count('header', name);
+      },
+      summary: () => this.#summary,
     };
   }
 

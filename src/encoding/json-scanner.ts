@@ -1,0 +1,195 @@
+/** Random access to a JSON document's bytes: the stored JSON in Redis (GETRANGE), or a Buffer. */
+export interface ByteSource {
+  readonly length: number;
+  /** Exactly the bytes [start, end). */
+  read(start: number, end: number): Promise<Buffer>;
+}
+
+export function bufferSource(bytes: Buffer): ByteSource {
+  return {
+    length: bytes.length,
+    read: (start, end) => Promise.resolve(bytes.subarray(start, end)),
+  };
+}
+
+/** Bytes read from the source at a time. */
+export const SCAN_WINDOW_BYTES = 1024 * 1024;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+export class MalformedJsonError extends Error {
+  constructor(message: string, position: number) {
+    super(`${message} at byte ${String(position)}`);
+    this.name = 'MalformedJsonError';
+  }
+}
+
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+/** Where a string, number or literal ends: at a delimiter of the structure around it. */
+function endsScalar(byte: number): boolean {
+  return byte === 0x2c || byte === 0x5d || byte === 0x7d || isSpace(byte);
+}
+
+/**
+ * Finds the extent of JSON values in a document without parsing them: strings are skipped with
+ * `indexOf` (bytes of multi-byte UTF-8 characters are never quotes or backslashes), brackets are
+ * counted. Reads the source one window at a time, going back to it when asked for bytes that
+ * have left the window. Checks only what it needs to find ends: the values it delimits are
+ * parsed by the caller.
+ *
+ * Memory: one window (SCAN_WINDOW_BYTES), plus whatever `slice` is asked for.
+ */
+export class JsonScanner {
+  readonly #source: ByteSource;
+  readonly #windowBytes: number;
+  #window: Buffer = Buffer.alloc(0);
+  #base = 0;
+
+  constructor(source: ByteSource, windowBytes: number = SCAN_WINDOW_BYTES) {
+    this.#source = source;
+    this.#windowBytes = windowBytes;
+  }
+
+  get length(): number {
+    return this.#source.length;
+  }
+
+  /** Makes `position` part of the window; false past the end of the document. */
+  async #reach(position: number): Promise<boolean> {
+    if (position >= this.#base && position < this.#base + this.#window.length) return true;
+    if (position >= this.#source.length) return false;
+    const end = Math.min(this.#source.length, position + this.#windowBytes);
+    this.#window = await this.#source.read(position, end);
+    this.#base = position;
+    if (this.#window.length !== end - position) {
+      throw new Error(
+        `the document changed while it was read: ${String(end - position)} bytes asked, ${String(this.#window.length)} read`,
+      );
+    }
+    return true;
+  }
+
+  /** The byte at `position`, or -1 past the end. */
+  async byteAt(position: number): Promise<number> {
+    if (!(await this.#reach(position))) return -1;
+    return this.#window[position - this.#base] ?? -1;
+  }
+
+  /** The first position at or after `position` that is not whitespace. */
+  async skipSpace(position: number): Promise<number> {
+    let at = position;
+    while (await this.#reach(at)) {
+      const window = this.#window;
+      let index = at - this.#base;
+      while (index < window.length && isSpace(window[index] ?? 0)) index += 1;
+      at = this.#base + index;
+      if (index < window.length) return at;
+    }
+    return at;
+  }
+
+  /** Bytes [start, end): a view of the window when it holds them, else read from the source. */
+  async slice(start: number, end: number): Promise<Buffer> {
+    if (start >= this.#base && end <= this.#base + this.#window.length) {
+      return this.#window.subarray(start - this.#base, end - this.#base);
+    }
+    const bytes = await this.#source.read(start, end);
+    if (bytes.length !== end - start) throw new Error('the document changed while it was read');
+    return bytes;
+  }
+
+  /**
+   * The window index just past the closing quote of a string whose content starts at window
+   * index `from`; when the string goes on past the window, -(r + 1) where r is the window index
+   * to go on from (past the window's end, beyond an escaped byte that is not in it yet).
+   */
+  #stringEndInWindow(from: number): number {
+    const window = this.#window;
+    let index = from;
+    for (;;) {
+      const quote = window.indexOf(QUOTE, index);
+      // A quote after an odd run of backslashes is escaped. `from` is never inside an escape,
+      // so runs are counted back to it at most.
+      let run = 0;
+      const last = quote === -1 ? window.length - 1 : quote - 1;
+      for (let at = last; at >= index && window[at] === BACKSLASH; at -= 1) run += 1;
+      if (quote === -1) return -((run % 2 === 1 ? window.length + 1 : window.length) + 1);
+      if (run % 2 === 0) return quote + 1;
+      index = quote + 1;
+    }
+  }
+
+  /** `position` is at the opening quote of a string: the position just past its closing quote. */
+  async stringEnd(position: number): Promise<number> {
+    let at = position + 1;
+    for (;;) {
+      if (!(await this.#reach(at))) throw new MalformedJsonError('unterminated string', position);
+      const found = this.#stringEndInWindow(at - this.#base);
+      if (found >= 0) return this.#base + found;
+      at = this.#base - found - 1;
+    }
+  }
+
+  /**
+   * `position` is at a `{` or `[`: the position just past the bracket that closes it, or -1 when
+   * that is not before `limit` (then little past `limit` was read).
+   */
+  async containerEnd(position: number, limit = Number.POSITIVE_INFINITY): Promise<number> {
+    let depth = 0;
+    let at = position;
+    while (at < limit) {
+      if (!(await this.#reach(at))) throw new MalformedJsonError('unterminated object or array', position);
+      const window = this.#window;
+      const base = this.#base;
+      const stop = Math.min(window.length, limit - base);
+      let index = at - base;
+      let next = -1;
+      while (index < stop) {
+        const byte = window[index] ?? 0;
+        if (byte === QUOTE) {
+          const end = this.#stringEndInWindow(index + 1);
+          if (end < 0) {
+            next = await this.stringEnd(base + index);
+            break;
+          }
+          index = end;
+        } else {
+          if (byte === 0x7b || byte === 0x5b) depth += 1;
+          else if (byte === 0x7d || byte === 0x5d) {
+            depth -= 1;
+            if (depth === 0) return base + index + 1;
+          }
+          index += 1;
+        }
+      }
+      at = next === -1 ? base + index : next;
+    }
+    return -1;
+  }
+
+  /** `position` is at a number, `true`, `false` or `null`: the position just past it. */
+  async scalarEnd(position: number): Promise<number> {
+    let at = position;
+    while (await this.#reach(at)) {
+      const window = this.#window;
+      let index = at - this.#base;
+      while (index < window.length && !endsScalar(window[index] ?? 0)) index += 1;
+      at = this.#base + index;
+      if (index < window.length) return at;
+    }
+    return at;
+  }
+
+  /** `position` is at the start of any value: the position just past it. */
+  async valueEnd(position: number): Promise<number> {
+    const byte = await this.byteAt(position);
+    if (byte === QUOTE) return this.stringEnd(position);
+    if (byte === 0x7b || byte === 0x5b) return this.containerEnd(position);
+    if (byte === -1) throw new MalformedJsonError('a value expected', position);
+    return this.scalarEnd(position);
+  }
+}
