@@ -15,6 +15,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
+import { memoryTouchCost } from './lib/measure.ts';
 import { table, verdict, type BenchResult } from './lib/report.ts';
 
 /** In the order the issue ranks them: 1, 2, 3, 7, then 5, 6, 4. */
@@ -62,6 +63,7 @@ const interrupt = (signal: NodeJS.Signals): void => {
 process.once('SIGINT', interrupt);
 process.once('SIGTERM', interrupt);
 
+const touch = memoryTouchCost();
 const started = performance.now();
 const results: BenchResult[] = [];
 const failures: string[] = [];
@@ -129,6 +131,7 @@ const markdown = [
   '',
   `- Date: ${new Date().toISOString()}${results.some((r) => r.date.slice(0, 13) !== new Date().toISOString().slice(0, 13)) ? ' (sections re-run separately give their own date)' : ''}`,
   `- Machine: ${availableParallelism()} cores (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${gib(totalmem())} RAM, Linux ${release()}; shared with other work (load average per benchmark below)`,
+  `- Memory: writing a fresh page costs ${touch.freshMsPerMb.toFixed(2)} ms per MB (the page fault that maps it), rewriting a mapped one ${touch.rewriteMsPerMb.toFixed(3)} ms per MB (${(touch.freshMsPerMb / touch.rewriteMsPerMb).toFixed(0)}x)`,
   `- Node ${process.version}, V8 ${process.versions.v8}, zlib ${process.versions.zlib}; libuv pool ${process.env.UV_THREADPOOL_SIZE ?? '4'} threads`,
   `- Payloads: recorded HTTP exchanges of a bank-facing task worker (src/demo/sample-payload.ts, deterministic): server-rendered HTML pages and JSON API answers with request and response headers, logs and the task's outcome; ${quick ? '100 KB and 1 MB' : '100 KB, 1 MB, 10 MB and 50 MB (200 MB for growth)'} of JSON. 1 MB = 10^6 bytes.`,
   `- Suite run time: ${results.reduce((sum, r) => sum + r.seconds, 0).toFixed(0)} s of benchmarks (this invocation ${seconds.toFixed(0)} s)${failures.length > 0 ? `; **failed: ${failures.join('; ')}**` : ''}`,
@@ -147,6 +150,7 @@ const markdown = [
   '- The machine has two cores shared with other work: every ratio is taken from interleaved rounds (a slow moment hits both sides), but absolute MB/s move from run to run; the load average is noted under each section.',
   "- `gzipSync` only compresses bytes that exist already, on one thread. The pipeline from a value must also make them and hash them on the main thread (stringify with JSONStream, UTF-8, SHA-256: about 0.7x the time of gzip -6 and more than gzip -1 on these payloads, see the stage breakdown), then base64 the result. Gzip now runs on every core (parallel gzip), so the main thread's share is what bounds a payload stringified in the consumer: near gzipSync at level 6 on an idle machine, and well below it at level 1, whatever the number of cores. The stored-JSON path (nothing left to redact in the consumer) has no stringify: there parallel gzip is faster than `gzipSync`.",
   '- Because one payload already keeps both cores busy, two at once on two cores cannot reach twice the throughput of one; the concurrency table also gives two at once over one single-threaded pipeline.',
+  `- Page faults are dear on this machine, a VM whose kernel runs with page-table isolation (the Memory line above). Every megabyte a step allocates anew, such as a string from \`JSON.stringify\`, a \`GET\` decoded to a string, a Redis value under a new key, pays that before any work is done, on both sides of a ratio. Absolute times for large payloads are slower here than where faults are cheap, and steps that reuse memory (zlib rewriting its window, SHA-256) look cheap next to steps that allocate.`,
   '- End to end, redis-server, s3rver and the consumer run on the same two cores, and with redaction in the consumer it also GETs, parses and redacts each payload before it encodes it (see the stage breakdown); a consumer on its own machine would not share them.',
   '',
   ...(tuning.length > 0 ? ['## Tuning landed', '', ...tuning.flatMap((text) => [text, ''])] : []),
