@@ -18,7 +18,7 @@ import { benchRedis, startConsumer, startRedis, startS3, waitDrained } from './l
 
 /** The consumer's two ways to read a payload (src/consumer/archive-processor.ts). */
 const READ_MODES = [
-  { name: 'redaction in the consumer (default): stored JSON redacted in pieces', redaction: true },
+  { name: 'redaction in the consumer (default; over 16 MiB: in pieces)', redaction: true },
   { name: 'nothing left to redact (producer redacted, or off): stored JSON streamed', redaction: false },
 ] as const;
 
@@ -252,7 +252,7 @@ await runBench('growth', async (ctx) => {
       ]),
     ),
     '',
-    'The encode stages and the upload are bounded (a few 512 KiB blocks plus 8 MiB x 3 of parts). Both paths read the stored JSON from Redis in 1 MiB steps; the redacting one parses and redacts one value of up to 64 KiB at a time (src/redaction/redact-stored-json.ts), so neither peak grows with the payload. What the redacting path holds whole is any single string (or header list) larger than that.',
+    'The encode stages and the upload are bounded (a few 512 KiB blocks plus 8 MiB x 3 of parts). Both paths read the stored JSON from Redis in 1 MiB steps; the redacting one, for payloads over 16 MiB like these, parses and redacts one value of up to 64 KiB at a time (src/redaction/redact-stored-json.ts), so neither peak grows with the payload. What it holds whole is any single string (or header list) larger than that. Payloads of up to 16 MiB are redacted whole (about 4x their JSON, capped by DEBUG_ARCHIVE_MAX_REDACTING_BYTES).',
     '',
     `### Enqueue latency over ${latency.total} enqueues (${latency.payloadBytes}-byte payload, one at a time, no consumer)`,
     '',

@@ -37,7 +37,7 @@ await runBench('stringify', async (ctx) => {
   const rows: Row[] = [];
   for (const size of payloadSizes(ctx.quick)) {
     const payload = benchPayload(size);
-    // As the consumer calls it: it knows the length of the stored JSON it parsed.
+    // Told the JSON's length, as encodePayload is when its caller knows it.
     const ours = (): number => drainChunks(payload.value, ONE_STRING_CHARS, payload.json.length);
     if (ours() !== payload.bytes.length || drainChunks(payload.value, 0) !== payload.bytes.length)
       throw new Error('jsonChunks lost bytes');
@@ -127,7 +127,7 @@ await runBench('stringify', async (ctx) => {
     },
   ];
   const markdown = [
-    `Same payload objects as benchmark 1. "native" is \`JSON.stringify(value)\` (a string); "native + bytes" adds \`Buffer.from(json)\`, the UTF-8 bytes a gzip stage needs; "ours" drains \`jsonChunks(value, ${JSON_CHUNK_BYTES / 1024} KiB)\` as the consumer does, told the length of the stored JSON it parsed: one \`JSON.stringify\` for a value of at most ${ONE_STRING_CHARS / 1024 / 1024} MiB of JSON, JSONStream per array beyond (UTF-8 chunks); "streamed" forces the JSONStream path at every size; bfj is \`bfj.stringify(value)\` with its defaults. Ratios are medians of per-round ratios, interleaved.`,
+    `The value encoder's stringify stage (\`encodePayload\`; the consumer itself no longer stringifies payloads: it redacts the stored JSON in pieces). Same payload objects as benchmark 1. "native" is \`JSON.stringify(value)\` (a string); "native + bytes" adds \`Buffer.from(json)\`, the UTF-8 bytes a gzip stage needs; "ours" drains \`jsonChunks(value, ${JSON_CHUNK_BYTES / 1024} KiB)\` told the JSON's length (as \`encodePayload\` is when its caller knows it): one \`JSON.stringify\` for a value of at most ${ONE_STRING_CHARS / 1024 / 1024} MiB of JSON, JSONStream per array beyond (UTF-8 chunks); "streamed" forces the JSONStream path at every size; bfj is \`bfj.stringify(value)\` with its defaults. Ratios are medians of per-round ratios, interleaved.`,
     '',
     table(
       [

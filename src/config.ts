@@ -43,8 +43,9 @@ export const defaults = {
   /** Redact secrets in the consumer before anything reaches S3. */
   redact: true,
   /**
-   * JSON bytes one consumer holds parsed for redaction at once (each takes about 4x its JSON in
-   * memory); a larger payload is redacted alone. Payloads with nothing to redact do not count.
+   * JSON bytes one consumer holds parsed for redaction at once (each about 4x its JSON in
+   * memory): payloads of up to 16 MiB, which are redacted whole; a larger payload is redacted
+   * in pieces and does not count, nor does one with nothing to redact.
    */
   maxRedactingBytes: 128 * MiB,
   /** Redact in the producer instead, so secrets never reach Redis either; costs the task a slower stringify. */

@@ -44,3 +44,5 @@ export {
   IntegrityError,
   type DebugArchiverErrorCode,
 } from './errors.ts';
+export { encodePayload, type EncodeOptions } from './encoding/encode-payload.ts';
+export type { LayerStats } from './encoding/layers.ts';

@@ -79,11 +79,11 @@ export interface ArchiveConsumer {
  * `debug-archiver worker` start it through this function.
  *
  * Memory: per archive in flight, about partSizeBytes x (uploadQueueSize + 1) in lib-storage
- * and (gzipParallelism + 2) x 512 KiB in the encoding stages, plus, for a payload redacted
- * here, its JSON and its parsed value (about 4x its JSON bytes), with at most
- * maxRedactingBytes of JSON held so at once (or one larger payload alone); a payload redacted
- * by the producer, or with redaction off, streams from Redis in 1 MiB steps instead.
- * `concurrency` of those at once.
+ * and (gzipParallelism + 2) x 512 KiB in the encoding stages, plus what reading takes: a
+ * payload redacted here of up to 16 MiB is read whole and parsed (about 4x its JSON bytes, at
+ * most maxRedactingBytes of JSON held so at once); every other one streams from Redis in 1 MiB
+ * steps, a larger one redacted one value of up to 64 KiB at a time (a single larger string is
+ * held whole). `concurrency` of those at once.
  */
 export async function startArchiveConsumer(options: ArchiveConsumerOptions): Promise<ArchiveConsumer> {
   const {

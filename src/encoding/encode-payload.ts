@@ -15,8 +15,8 @@ export interface EncodeOptions {
   /** JSON chunk size; default JSON_CHUNK_BYTES. For benchmarks and tuning. */
   jsonChunkBytes?: number | undefined;
   /**
-   * About how long the value's JSON is, when the caller knows (the consumer: the stored JSON it
-   * parsed): saves walking the value to choose between one string and streaming.
+   * About how long the value's JSON is, when the caller knows (it parsed it from JSON, say):
+   * saves walking the value to choose between one string and streaming.
    */
   jsonLength?: number | undefined;
 }
@@ -24,7 +24,9 @@ export interface EncodeOptions {
 /**
  * Streams JSON data through stringify (JSONStream), gzip and base64 into `sink`, and returns
  * the size of each layer and the SHA-256 of the JSON. `stats` is complete once the sink has
- * read the stream to its end.
+ * read the stream to its end. The body is an archived object's, as `openDebugPayloadStream`
+ * reads it: for tools that write objects themselves. The consumer has the JSON as bytes
+ * already and uses encodeJson.
  *
  * Stringify and SHA-256 run on the main thread; gzip compresses up to `gzipParallelism` blocks
  * at once on libuv's pool (parallelGzip), so one payload can keep every core busy. Run several

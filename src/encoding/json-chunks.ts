@@ -28,8 +28,8 @@ export const ONE_STRING_CHARS = 1024 * 1024;
  *
  * A value estimated at or under `oneStringChars` (default ONE_STRING_CHARS) of JSON is
  * stringified at once instead and yielded as one chunk. A caller that knows about how long the
- * JSON is (the consumer does: the stored JSON it parsed) passes it as `knownLength`, which
- * saves walking the value to estimate it (about 1 ms per MB).
+ * JSON is (it parsed the value from JSON, say) passes it as `knownLength`, which saves walking
+ * the value to estimate it (about 1 ms per MB).
  *
  * Memory: one chunk (about `chunkBytes`, or ONE_STRING_CHARS for a small value) plus the
  * largest single element or leaf.

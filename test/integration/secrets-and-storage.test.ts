@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { loadDebugPayload } from '../../src/pull.ts';
-import { REDACTED } from '../../src/redaction/redactor.ts';
+import { WHOLE_REDACTION_MAX_BYTES } from '../../src/consumer/archive-processor.ts';
+import { formatRedactionSummary, REDACTED, Redactor } from '../../src/redaction/redactor.ts';
 import { createS3Client } from '../../src/storage/s3-client.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
 import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
+import { listObjects } from '../support/s3-objects.ts';
 import { waitFor } from '../support/wait.ts';
 
 const guard = useLeakGuard();
@@ -83,6 +85,70 @@ describe('secrets', () => {
     const { pulled } = await archive(uniqueQueueName('redact-off'), {}, { redact: false }, { taskId: 't' });
     expect(JSON.stringify(pulled.payload)).toContain(SECRET);
     expect(pulled.metadata.redaction).toBe('off');
+  });
+
+  it('are redacted in pieces in a payload over the whole-redaction size, with the same result', async () => {
+    const queueName = uniqueQueueName('redact-large');
+    const bucket = await servers.s3.createBucket();
+    const producer = guard.producer({
+      redisUrl: servers.redis.url,
+      queueName,
+      maxPayloadBytes: 64 * 1024 ** 2,
+    });
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    const payload = {
+      ...recorded(),
+      pages: Array.from({ length: 180 }, (_, i) => `<p>${String(i)}</p>`.repeat(10_000)),
+    };
+    const result = await producer.enqueue(payload, { taskId: 'large' });
+    if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
+    const stored = (await inspector.ledger.readPayload(result.payloadId)) ?? '';
+    expect(stored.length).toBeGreaterThan(WHOLE_REDACTION_MAX_BYTES);
+    const consumer = await guard.consumer(consumerTarget(servers, queueName, bucket));
+    try {
+      await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
+        what: 'the payload to be archived',
+        timeoutMs: 60_000,
+      });
+      const pulled = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
+      const whole = new Redactor().redactInPlace(JSON.parse(stored) as unknown);
+      expect(JSON.stringify(pulled.payload)).toBe(JSON.stringify(whole.value));
+      expect(JSON.stringify(pulled.payload)).not.toContain(SECRET);
+      expect(pulled.metadata.redaction).toBe(formatRedactionSummary(whole.summary));
+    } finally {
+      await consumer.close();
+      await inspector.close();
+      await producer.close();
+    }
+  });
+
+  it('fail at once, and stay counted, when the stored bytes to redact are not JSON', async () => {
+    const queueName = uniqueQueueName('redact-corrupt');
+    const bucket = await servers.s3.createBucket();
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName });
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    const result = await producer.enqueue(recorded(), { taskId: 'corrupt' });
+    if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
+    // As if something else wrote over it: JSON cut short, under the payload's key.
+    const stored = (await inspector.ledger.readPayload(result.payloadId)) ?? '';
+    await inspector.redis.set(inspector.ledger.payloadKey(result.payloadId), stored.slice(0, 40));
+    const consumer = await guard.consumer(consumerTarget(servers, queueName, bucket));
+    try {
+      const failed = await waitFor(async () => ((await inspector.counts()).failed === 1 ? true : undefined), {
+        what: 'the job to fail',
+        timeoutMs: 20_000,
+      });
+      expect(failed).toBe(true);
+      const job = await inspector.queue.getJob(result.payloadId);
+      expect(job?.attemptsMade).toBe(1);
+      expect(job?.failedReason).toMatch(/is not JSON/);
+      expect(await inspector.isAdmitted(result.payloadId)).toBe(true);
+      expect(await listObjects(servers.s3.client, bucket)).toEqual([]);
+    } finally {
+      await consumer.close();
+      await inspector.close();
+      await producer.close();
+    }
   });
 });
 
