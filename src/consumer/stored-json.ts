@@ -20,10 +20,11 @@ export async function openStoredJson(
   key: string,
   stepBytes = STORED_JSON_STEP_BYTES,
 ): Promise<{ bytes: number; chunks: AsyncGenerator<Buffer, void, undefined> } | null> {
-  const bytes = await redis.strlen(key);
-  if (bytes === 0) return null;
+  const source = await storedJsonSource(redis, key);
+  if (source === null) return null;
+  const bytes = source.length;
   const read = (offset: number): Promise<Buffer> => {
-    const reading = redis.getrangeBuffer(key, offset, Math.min(bytes, offset + stepBytes) - 1);
+    const reading = source.read(offset, Math.min(bytes, offset + stepBytes));
     // Awaited in turn below; if the reader stops early, a late failure has no one to tell.
     reading.catch(() => undefined);
     return reading;
@@ -33,12 +34,6 @@ export async function openStoredJson(
     let reading = read(0);
     while (offset < bytes) {
       const chunk = await reading;
-      const expected = Math.min(stepBytes, bytes - offset);
-      if (chunk.length !== expected) {
-        throw new Error(
-          `payload ${key} changed while it was read: ${offset + chunk.length} of ${bytes} bytes`,
-        );
-      }
       offset += chunk.length;
       if (offset < bytes) reading = read(offset);
       yield chunk;
