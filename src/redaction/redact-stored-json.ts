@@ -65,11 +65,32 @@ export async function* redactStoredJson(
     if ((await scanner.byteAt(position)) !== byte) throw new MalformedJsonError(`${what} expected`, position);
   };
 
+  const parse = (bytes: Buffer): unknown => JSON.parse(bytes.toString('utf8'));
+
+  /** The member key at `position`: its bytes, its text, and where its value starts. */
+  const readKey = async (position: number): Promise<{ bytes: Buffer; key: string; valueAt: number }> => {
+    await expect(position, QUOTE, 'a key');
+    const keyEnd = await scanner.stringEnd(position);
+    const bytes = await scanner.slice(position, keyEnd);
+    const colon = await scanner.skipSpace(keyEnd);
+    await expect(colon, 0x3a, 'a colon');
+    return { bytes, key: parse(bytes) as string, valueAt: await scanner.skipSpace(colon + 1) };
+  };
+
+  /** After a member, at `position`: the next member's start, or -1 at `close`. */
+  const nextMember = async (position: number, close: number): Promise<number> => {
+    const byte = await scanner.byteAt(position);
+    if (byte === close) return -1;
+    if (byte !== 0x2c) {
+      throw new MalformedJsonError(`a comma or ${String.fromCharCode(close)} expected`, position);
+    }
+    return scanner.skipSpace(position + 1);
+  };
+
   /** A value parsed and redacted whole; its own bytes when nothing changed. */
   const unit = async (start: number, end: number, context: Context): Promise<Buffer> => {
     const bytes = await scanner.slice(start, end);
-    const parsed: unknown = JSON.parse(bytes.toString('utf8'));
-    const { value, changed } = pieces.value(parsed, context.path, context.sensitiveKey);
+    const { value, changed } = pieces.value(parse(bytes), context.path, context.sensitiveKey);
     return changed ? Buffer.from(JSON.stringify(value)) : bytes;
   };
 
@@ -78,28 +99,20 @@ export async function* redactStoredJson(
     let found: string | undefined;
     let at = await scanner.skipSpace(start + 1);
     if ((await scanner.byteAt(at)) === 0x7d) return undefined;
-    for (;;) {
-      await expect(at, QUOTE, 'a key');
-      const keyEnd = await scanner.stringEnd(at);
-      const key = JSON.parse((await scanner.slice(at, keyEnd)).toString('utf8')) as string;
-      at = await scanner.skipSpace(keyEnd);
-      await expect(at, 0x3a, 'a colon');
-      const valueStart = await scanner.skipSpace(at + 1);
-      const valueEnd = await scanner.valueEnd(valueStart);
+    while (at !== -1) {
+      const { key, valueAt } = await readKey(at);
+      const valueEnd = await scanner.valueEnd(valueAt);
       if (key === name) {
         // The last one counts, as in JSON.parse.
         const value: unknown =
-          (await scanner.byteAt(valueStart)) === QUOTE
-            ? JSON.parse((await scanner.slice(valueStart, valueEnd)).toString('utf8'))
+          (await scanner.byteAt(valueAt)) === QUOTE
+            ? parse(await scanner.slice(valueAt, valueEnd))
             : undefined;
         found = typeof value === 'string' ? value : undefined;
       }
-      at = await scanner.skipSpace(valueEnd);
-      const next = await scanner.byteAt(at);
-      if (next === 0x7d) return found;
-      if (next !== 0x2c) throw new MalformedJsonError('a comma or } expected', at);
-      at = await scanner.skipSpace(at + 1);
+      at = await nextMember(await scanner.skipSpace(valueEnd), 0x7d);
     }
+    return found;
   };
 
   async function* value(position: number, context: Context): AsyncGenerator<Buffer, number, undefined> {
@@ -134,68 +147,49 @@ export async function* redactStoredJson(
     let at = await scanner.skipSpace(start + 1);
     // Looked up once, when a `value` member is met.
     let entryName: { name: string | undefined } | undefined;
-    for (let index = 0; ; index += 1) {
-      if (index === 0 && (await scanner.byteAt(at)) === 0x7d) break;
-      await expect(at, QUOTE, 'a key');
-      const keyEnd = await scanner.stringEnd(at);
-      const keyBytes = await scanner.slice(at, keyEnd);
-      const key = JSON.parse(keyBytes.toString('utf8')) as string;
-      at = await scanner.skipSpace(keyEnd);
-      await expect(at, 0x3a, 'a colon');
+    let member = (await scanner.byteAt(at)) === 0x7d ? -1 : at;
+    for (let index = 0; member !== -1; index += 1) {
+      const { bytes, key, valueAt } = await readKey(member);
       if (index > 0) out(COMMA);
-      out(keyBytes);
+      out(bytes);
       out(COLON);
       const child: Context = {
         path: [...context.path, key],
         sensitiveKey: context.sensitiveKey ?? (pieces.isSensitive(key) ? key : undefined),
       };
+      let valueEnd: number | undefined;
       if (key === 'value' && context.sensitiveKey === undefined) {
         // A `{ name, value }` entry whose name is sensitive: its value goes, whatever it is.
         entryName ??= { name: await memberString(start, 'name') };
         const { name } = entryName;
         if (name !== undefined && pieces.isSensitive(name)) {
-          const valueStart = await scanner.skipSpace(at + 1);
-          const valueEnd = await scanner.valueEnd(valueStart);
+          valueEnd = await scanner.valueEnd(valueAt);
           const original: unknown =
-            (await scanner.byteAt(valueStart)) === QUOTE && valueEnd - valueStart === REDACTED.length + 2
-              ? JSON.parse((await scanner.slice(valueStart, valueEnd)).toString('utf8'))
+            (await scanner.byteAt(valueAt)) === QUOTE && valueEnd - valueAt === REDACTED.length + 2
+              ? parse(await scanner.slice(valueAt, valueEnd))
               : undefined;
           if (original !== REDACTED) pieces.entry(name);
           const redacted = pieces.value(REDACTED, child.path, child.sensitiveKey);
           if (out(Buffer.from(JSON.stringify(redacted.value)))) yield take();
-          at = await scanner.skipSpace(valueEnd);
-          if (!(await next())) break;
-          continue;
         }
       }
-      at = await scanner.skipSpace(yield* value(at + 1, child));
-      if (!(await next())) break;
+      valueEnd ??= yield* value(valueAt, child);
+      at = await scanner.skipSpace(valueEnd);
+      member = await nextMember(at, 0x7d);
     }
     out(await scanner.slice(at, at + 1));
     return at + 1;
-
-    /** Past a comma: true; at the closing brace: false. */
-    async function next(): Promise<boolean> {
-      const byte = await scanner.byteAt(at);
-      if (byte === 0x7d) return false;
-      if (byte !== 0x2c) throw new MalformedJsonError('a comma or } expected', at);
-      at = await scanner.skipSpace(at + 1);
-      return true;
-    }
   }
 
   async function* array(start: number, context: Context): AsyncGenerator<Buffer, number, undefined> {
     out(await scanner.slice(start, start + 1));
     let at = await scanner.skipSpace(start + 1);
-    for (let index = 0; ; index += 1) {
-      if (index === 0 && (await scanner.byteAt(at)) === 0x5d) break;
+    let element = (await scanner.byteAt(at)) === 0x5d ? -1 : at;
+    for (let index = 0; element !== -1; index += 1) {
       if (index > 0) out(COMMA);
       const child: Context = { path: [...context.path, index], sensitiveKey: context.sensitiveKey };
-      at = await scanner.skipSpace(yield* value(at, child));
-      const byte = await scanner.byteAt(at);
-      if (byte === 0x5d) break;
-      if (byte !== 0x2c) throw new MalformedJsonError('a comma or ] expected', at);
-      at += 1;
+      at = await scanner.skipSpace(yield* value(element, child));
+      element = await nextMember(at, 0x5d);
     }
     out(await scanner.slice(at, at + 1));
     return at + 1;
