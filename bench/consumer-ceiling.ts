@@ -53,11 +53,16 @@ const redactedJson = (payload: BenchPayload) =>
 const encodeRedacted = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
   encodeJson(redactedJson(payload), countingSink, { gzipLevel: level, gzipParallelism });
 /** The consumer's path for payloads of up to 16 MiB: parse, redact in place, stringify again. */
-const encodeParsed = (payload: BenchPayload, level: number) => {
+const encodeParsed = (payload: BenchPayload, level: number, gzipParallelism?: number) => {
   const json = payload.bytes.toString('utf8');
   const { value } = new Redactor().redactInPlace(JSON.parse(json) as unknown);
-  return encodePayload(value, countingSink, { gzipLevel: level, jsonLength: json.length });
+  return encodePayload(value, countingSink, { gzipLevel: level, gzipParallelism, jsonLength: json.length });
 };
+/** The consumer's default path for this payload's size (src/consumer/archive-processor.ts). */
+const encodeDefault = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
+  payload.bytes.length <= WHOLE_REDACTION_MAX_BYTES
+    ? encodeParsed(payload, level, gzipParallelism)
+    : encodeRedacted(payload, level, gzipParallelism);
 const encodeBefore = (payload: BenchPayload, level: number) =>
   encodePayloadBefore(payload.value, countingSink, { gzipLevel: level });
 
@@ -170,11 +175,11 @@ async function levels(ctx: BenchContext): Promise<{ payload: BenchPayload; rows:
     const result = await compare(
       [
         { name: 'gzipSync', run: () => gzipSync(payload.bytes, { level }) },
-        { name: 'pipeline', run: () => encodeRedacted(payload, level) },
+        { name: 'pipeline', run: () => encodeDefault(payload, level) },
       ],
       { rounds: ctx.quick ? 2 : 5, minSampleMs: ctx.quick ? 30 : 200 },
     );
-    const stats = await encodeRedacted(payload, level);
+    const stats = await encodeDefault(payload, level);
     rows.push({
       level,
       gzipMbps: mbPerSecond(payload.bytes.length, result.variants.gzipSync?.medianMs ?? Number.NaN),
@@ -212,7 +217,7 @@ async function concurrency(ctx: BenchContext): Promise<ConcurrencyResult> {
   const count = 4;
   ctx.log(`concurrency: ${count} x ${payload.label} at 1, 2 and 4 at once`);
   const lanes = (n: number, gzipParallelism?: number) => () =>
-    inLanes(count, n, () => encodeRedacted(payload, 6, gzipParallelism));
+    inLanes(count, n, () => encodeDefault(payload, 6, gzipParallelism));
   const result = await compare(
     [
       { name: '1', run: lanes(1) },
@@ -630,7 +635,7 @@ await runBench('consumer-ceiling', async (ctx) => {
       ],
     ),
     '',
-    `One payload already keeps more than one core busy (redaction and SHA-256 on the main thread, gzip blocks on libuv's pool): CPU per MB one at a time ${fixed(scaling.cpuPerMbSingleMs, 1)} ms. On ${availableParallelism()} cores the aggregate can only grow by cores / cores-used-by-one; what two at once add over one single-threaded pipeline (gzipParallelism 1) is ${ratio(scaling.ratio2VsSingleThreaded)}.`,
+    `One payload already keeps more than one core busy (parse, redaction, stringify and SHA-256 on the main thread, gzip blocks on libuv's pool): CPU per MB one at a time ${fixed(scaling.cpuPerMbSingleMs, 1)} ms. On ${availableParallelism()} cores the aggregate can only grow by cores / cores-used-by-one; what two at once add over one single-threaded pipeline (gzipParallelism 1) is ${ratio(scaling.ratio2VsSingleThreaded)}.`,
     '',
     `### Gzip level trade-off (${levelResult.payload.label}, the default path)`,
     '',
