@@ -302,6 +302,7 @@ async function endToEnd(ctx: BenchContext): Promise<EndToEndRow[]> {
           queueName,
           maxQueued: 100_000,
           maxQueuedBytes: 8 * 1024 ** 3,
+          maxCpuShare: 1,
           maxPayloadBytes: 512 * 1024 ** 2,
           maxInFlightBytes: 1024 ** 3,
           logger: silentLogger,

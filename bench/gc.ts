@@ -50,6 +50,7 @@ await runBench('gc', async (ctx) => {
         queueName,
         maxQueued: 100_000,
         maxQueuedBytes: 8 * 1024 ** 3,
+        maxCpuShare: 1,
         maxInFlightBytes: 1024 ** 3,
         logger: silentLogger,
       });

@@ -61,6 +61,7 @@ async function consumerRss(ctx: BenchContext, redisUrl: string): Promise<RssRow[
         queueName,
         maxQueued: 1_000,
         maxQueuedBytes: 2 * 1024 ** 3,
+        maxCpuShare: 1,
         maxPayloadBytes: 512 * 1024 ** 2,
         maxInFlightBytes: 1024 ** 3,
         enqueueTimeoutMs: 60_000,
@@ -125,6 +126,7 @@ async function enqueueLatency(ctx: BenchContext, redisUrl: string): Promise<Late
     queueName,
     maxQueued: total * 2,
     maxQueuedBytes: 8 * 1024 ** 3,
+    maxCpuShare: 1,
     logger: silentLogger,
   });
   const payload = {

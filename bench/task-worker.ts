@@ -19,7 +19,8 @@ import { runBench, type BenchContext } from './lib/entry.ts';
 import { collectGarbage, median, percentile } from './lib/measure.ts';
 import { benchPayload } from './lib/payloads.ts';
 import { silentLogger, uniqueQueue } from './lib/pipeline.ts';
-import { fixed, ratio, table, type Headline } from './lib/report.ts';
+import { fixed, percent, ratio, table, type Headline } from './lib/report.ts';
+import { defaults } from '../src/config.ts';
 import {
   benchRedis,
   startConsumer,
@@ -37,7 +38,8 @@ type Mode =
   | 'fire-and-forget'
   | 'awaited upload'
   | 'enqueue'
-  | 'enqueue, consumer elsewhere';
+  | 'enqueue, consumer elsewhere'
+  | 'enqueue, no CPU limit, consumer elsewhere';
 const MODES: Mode[] = [
   'none',
   'stringify + SET (floor)',
@@ -45,7 +47,9 @@ const MODES: Mode[] = [
   'awaited upload',
   'enqueue',
   'enqueue, consumer elsewhere',
+  'enqueue, no CPU limit, consumer elsewhere',
 ];
+const ELSEWHERE: Mode[] = ['enqueue, consumer elsewhere', 'enqueue, no CPU limit, consumer elsewhere'];
 
 interface ModeResult {
   mode: Mode;
@@ -63,6 +67,8 @@ interface ModeResult {
   backlog: number;
   dropped: number;
   dropReasons: string;
+  /** Share of the tasks whose payload was archived (1 for the modes that archive every one). */
+  kept: number;
   heapSeries: [number, number][];
 }
 
@@ -71,7 +77,10 @@ interface World {
   /** A plain connection for the floor mode's SETs. */
   redis: Redis;
   sdkDefault: S3Client;
+  /** The producer with its defaults, CPU share included. */
   producer: DebugPayloadProducer;
+  /** The same with no CPU limit (maxCpuShare 1): every payload it has room for is archived. */
+  unlimited: DebugPayloadProducer;
   /** Starts the consumer (same machine) for the `enqueue` mode, stops it for the others. */
   consumerRunning(running: boolean): Promise<void>;
   /** Waits until everything enqueued so far is archived (with the consumer running). */
@@ -121,14 +130,21 @@ async function runMode(
       await world.sdkDefault.send(
         new PutObjectCommand({ Bucket: world.s3.bucket, Key: key, Body: JSON.stringify(payload) }),
       );
-    } else if (mode === 'enqueue' || mode === 'enqueue, consumer elsewhere') {
-      const result = await world.producer.enqueue(payload, { taskId: `task-${id}`, integration: 'bench' });
+    } else if (producer !== undefined) {
+      const result = await producer.enqueue(payload, { taskId: `task-${id}`, integration: 'bench' });
       if (result.status === 'dropped') dropped += 1;
     }
   };
 
   await world.consumerRunning(mode === 'enqueue');
-  const droppedBefore = world.producer.stats().dropped;
+  const producer =
+    mode === 'enqueue, no CPU limit, consumer elsewhere'
+      ? world.unlimited
+      : mode === 'enqueue' || mode === 'enqueue, consumer elsewhere'
+        ? world.producer
+        : undefined;
+  const droppedBefore = { ...world.producer.stats().dropped };
+  const unlimitedBefore = { ...world.unlimited.stats().dropped };
   collectGarbage();
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
@@ -162,13 +178,13 @@ async function runMode(
   // Let fire-and-forget uploads finish before the next mode (bounded wait).
   const settleBy = performance.now() + 120_000;
   while (inFlight.size > 0 && performance.now() < settleBy) await Promise.race([...inFlight, delay(1_000)]);
-  const droppedAfter = world.producer.stats().dropped;
-  const dropReasons = Object.entries(droppedAfter)
-    .map(([reason, n]) => [reason, n - droppedBefore[reason as keyof typeof droppedBefore]] as const)
+  const before = producer === world.unlimited ? unlimitedBefore : droppedBefore;
+  const dropReasons = Object.entries(producer?.stats().dropped ?? {})
+    .map(([reason, n]) => [reason, n - before[reason as keyof typeof before]] as const)
     .filter(([, n]) => n > 0)
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
-  if (mode === 'enqueue, consumer elsewhere' && !last) {
+  if (ELSEWHERE.includes(mode) && !last) {
     // The backlog is archived before the next mode, with the consumer running, off the clock.
     await world.consumerRunning(true);
     await world.drain();
@@ -188,6 +204,7 @@ async function runMode(
     backlog,
     dropped,
     dropReasons,
+    kept: finished === 0 ? 0 : (finished - dropped) / finished,
     heapSeries,
   };
 }
@@ -228,12 +245,22 @@ await runBench('task-worker', async (ctx) => {
     maxQueuedBytes: 4 * 1024 ** 3,
     logger: silentLogger,
   });
+  const unlimited = createDebugPayloadProducer({
+    redisUrl: redisServer.url,
+    queueName,
+    maxQueued: 100_000,
+    maxQueuedBytes: 4 * 1024 ** 3,
+    maxCpuShare: 1,
+    logger: silentLogger,
+  });
   await producer.enqueue(benchPayload(100e3).value, { taskId: 'warm-up' });
+  await unlimited.enqueue(benchPayload(100e3).value, { taskId: 'warm-up' });
   const world: World = {
     s3,
     redis,
     sdkDefault,
     producer,
+    unlimited,
     consumerRunning,
     drain: () => waitDrained(redis, queueName, 600_000, 50),
   };
@@ -250,6 +277,7 @@ await runBench('task-worker', async (ctx) => {
     }
   }
   await producer.close();
+  await unlimited.close();
   sdkDefault.destroy();
   await consumerRunning(false);
   await redis.flushdb();
@@ -259,13 +287,14 @@ await runBench('task-worker', async (ctx) => {
     const find = (mode: Mode) => results.find((r) => r.concurrency === concurrency && r.mode === mode);
     const base = find('none');
     const elsewhere = find('enqueue, consumer elsewhere');
+    const unlimited = find('enqueue, no CPU limit, consumer elsewhere');
     const sameBox = find('enqueue');
     const fire = find('fire-and-forget');
     const floor = find('stringify + SET (floor)');
-    if (!base || !elsewhere || !sameBox || !fire || !floor) continue;
+    if (!base || !elsewhere || !unlimited || !sameBox || !fire || !floor) continue;
     headline.push({
       benchmark: '4 task worker',
-      metric: `${concurrency} concurrent tasks: enqueue p99 / no-archiving p99, consumer on another machine (${fixed(elsewhere.p99, 0)} vs ${fixed(base.p99, 0)} ms; the floor, stringify + SET, ${ratio(floor.p99 / base.p99)}; consumer on the same 2 cores ${ratio(sameBox.p99 / base.p99)}; fire-and-forget ${ratio(fire.p99 / base.p99)})`,
+      metric: `${concurrency} concurrent tasks: enqueue p99 / no-archiving p99, consumer on another machine, default CPU share ${defaults.maxCpuShare} (${fixed(elsewhere.p99, 0)} vs ${fixed(base.p99, 0)} ms, ${percent(elsewhere.kept)} of payloads archived; with no CPU limit ${ratio(unlimited.p99 / base.p99)} and ${percent(unlimited.kept)}; the floor, stringify + SET of every payload, ${ratio(floor.p99 / base.p99)}; consumer on the same 2 cores ${ratio(sameBox.p99 / base.p99)}; fire-and-forget ${ratio(fire.p99 / base.p99)})`,
       goal: '<= 1.1x',
       measured: ratio(elsewhere.p99 / base.p99),
       met: elsewhere.p99 / base.p99 <= 1.1,
@@ -280,7 +309,7 @@ await runBench('task-worker', async (ctx) => {
   }
   const top = concurrencies[concurrencies.length - 1] ?? 30;
   const markdown = [
-    `Each task awaits ${BANK_CALLS.count} simulated bank calls (${BANK_CALLS.minMs}-${BANK_CALLS.maxMs} ms each), parses a 20 KB JSON answer after each, and ends with one of four 1 MB payloads. ${seconds} s per mode; "stringify + SET (floor)" ends each task with \`JSON.stringify\` and one Redis \`SET\` of the payload, the least any design that takes the payload out of the task's process does on the task's thread (benchmark 3's floor); S3 is s3rver behind a 75 ms latency proxy, in its own process on the same two cores. fire-and-forget and awaited upload use \`new S3Client()\` defaults (NodeHttpHandler, 50 sockets) and \`JSON.stringify\` the payload as the body. "enqueue" runs the consumer (defaults, its own process) on the same two cores during the run, so its CPU competes with the tasks'; "enqueue, consumer elsewhere" stands for the consumer on another machine: it is stopped during the run and archives the backlog afterwards, off the clock. The producer's bounds are raised (4 GiB) so no payload is dropped for room; drops left are the producer's own (in-flight bytes, Redis timeouts).`,
+    `Each task awaits ${BANK_CALLS.count} simulated bank calls (${BANK_CALLS.minMs}-${BANK_CALLS.maxMs} ms each), parses a 20 KB JSON answer after each, and ends with one of four 1 MB payloads. ${seconds} s per mode; "stringify + SET (floor)" ends each task with \`JSON.stringify\` and one Redis \`SET\` of the payload, the least any design that takes the payload out of the task's process does on the task's thread (benchmark 3's floor); S3 is s3rver behind a 75 ms latency proxy, in its own process on the same two cores. fire-and-forget and awaited upload use \`new S3Client()\` defaults (NodeHttpHandler, 50 sockets) and \`JSON.stringify\` the payload as the body. "enqueue" runs the consumer (defaults, its own process) on the same two cores during the run, so its CPU competes with the tasks'; "enqueue, consumer elsewhere" stands for the consumer on another machine: it is stopped during the run and archives the backlog afterwards, off the clock. Both use the producer's defaults, among them its CPU share (\`maxCpuShare\` ${defaults.maxCpuShare}: enqueues may take that share of the event loop, and payloads past it are dropped as \`cpu_budget\`, failed tasks' last); "no CPU limit" is the same producer with \`maxCpuShare\` 1, which archives every payload it has room for. The producer's bounds are raised (4 GiB) so no payload is dropped for room; drops left are the producer's own (CPU share, in-flight bytes, Redis timeouts).`,
     '',
     table(
       [
@@ -296,6 +325,7 @@ await runBench('task-worker', async (ctx) => {
         'heap max MB',
         'uploads in flight at end',
         'dropped',
+        'payloads archived',
       ],
       results.map((r) => {
         const base = results.find((b) => b.concurrency === r.concurrency && b.mode === 'none');
@@ -312,6 +342,7 @@ await runBench('task-worker', async (ctx) => {
           fixed(r.heapMaxMb, 0),
           r.backlog,
           r.dropReasons === '' ? String(r.dropped) : `${r.dropped} (${r.dropReasons})`,
+          r.mode === 'none' ? '—' : percent(r.kept),
         ];
       }),
     ),

@@ -56,6 +56,14 @@ export const defaults = {
   successSampleRate: 1,
   /** JSON bytes one producer process may have on their way to Redis at once; more is dropped as `producer_busy`. */
   maxInFlightBytes: 64 * MiB,
+  /**
+   * Share of a producer process's main-thread time its enqueues may spend serialising and
+   * sending payloads, averaged over a second; past it payloads are dropped as `cpu_budget`
+   * (failed tasks' last), so archiving cannot take the tasks' event loop whatever the load.
+   * 0.25 is about 25 payloads of 1 MB a second on one core (bench/RESULTS.md, benchmark 4);
+   * 1 turns the limit off.
+   */
+  maxCpuShare: 0.25,
   /** Payloads archived at once by one consumer process (gzip runs on libuv's thread pool). */
   concurrency: 4,
   /** Sockets the S3 client may open; the SDK's default of 50 queues uploads in memory. */
@@ -168,6 +176,11 @@ export const producerSchema = sharedSchema
     backoffDelayMs: whole(10, 3_600_000).default(defaults.backoffDelayMs),
     enqueueTimeoutMs: whole(10, 60_000).default(defaults.enqueueTimeoutMs),
     maxInFlightBytes: whole(1024, Number.MAX_SAFE_INTEGER).default(defaults.maxInFlightBytes),
+    maxCpuShare: z.coerce
+      .number({ error: 'expected a number from 0.01 to 1' })
+      .min(0.01, { error: 'must be at least 0.01' })
+      .max(1, { error: 'must be at most 1' })
+      .default(defaults.maxCpuShare),
     redactInProducer: flag.default(defaults.redactInProducer),
     admissionPolicy: z
       .enum(['drop-newest', 'drop-oldest', 'wait'], { error: 'expected drop-newest, drop-oldest or wait' })
@@ -252,6 +265,7 @@ export const environmentVariables = {
   backoffDelayMs: 'DEBUG_ARCHIVE_BACKOFF_DELAY_MS',
   enqueueTimeoutMs: 'DEBUG_ARCHIVE_ENQUEUE_TIMEOUT_MS',
   maxInFlightBytes: 'DEBUG_ARCHIVE_MAX_IN_FLIGHT_BYTES',
+  maxCpuShare: 'DEBUG_ARCHIVE_MAX_CPU_SHARE',
   admissionPolicy: 'DEBUG_ARCHIVE_ADMISSION_POLICY',
   redact: 'DEBUG_ARCHIVE_REDACT',
   maxRedactingBytes: 'DEBUG_ARCHIVE_MAX_REDACTING_BYTES',

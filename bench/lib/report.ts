@@ -40,6 +40,9 @@ export const fixed = (value: number, digits = 2): string =>
 
 export const ratio = (value: number): string => (Number.isFinite(value) ? `${value.toFixed(2)}x` : 'n/a');
 
+export const percent = (share: number): string =>
+  Number.isFinite(share) ? `${(share * 100).toFixed(share < 0.1 ? 1 : 0)}%` : 'n/a';
+
 export const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(bytes >= 10e6 ? 0 : 1)} MB`;
 
 export function table(header: string[], rows: (string | number)[][]): string {

@@ -12,6 +12,7 @@ import { jsonLengthExceeds } from '../encoding/json-length.ts';
 import { utf8Concat } from '../encoding/utf8-concat.ts';
 import { jsonPieces } from './incremental-json.ts';
 import { Ticker } from './ticker.ts';
+import { CpuBudget } from './cpu-budget.ts';
 import { formatRedactionSummary, Redactor } from '../redaction/redactor.ts';
 import { ARCHIVE_JOB_NAME, type ArchiveJobData } from '../archive-job.ts';
 import { resolveProducerSettings, type ProducerSettings } from '../config.ts';
@@ -31,6 +32,7 @@ import { DropLog } from './drop-log.ts';
  *   too deep) or returned nothing (undefined, a function, a symbol).
  * - `redis_unavailable`: Redis is not connected, or did not answer within `enqueueTimeoutMs`.
  * - `producer_busy`: this process already has `maxInFlightBytes` on their way to Redis.
+ * - `cpu_budget`: enqueues have used their share of this process's time (`maxCpuShare`).
  * - `producer_closed`: `close()` was called.
  * - `sampled_out`: a succeeded task's payload not kept by `successSampleRate`.
  * - `evicted`: admitted, then evicted for a more valuable payload before its bytes were stored.
@@ -42,6 +44,7 @@ export const DROP_REASONS = [
   'not_serializable',
   'redis_unavailable',
   'producer_busy',
+  'cpu_budget',
   'producer_closed',
   'sampled_out',
   'evicted',
@@ -137,7 +140,7 @@ const YIELD_CHARS = 128 * 1024;
 type Serialized =
   | { kind: 'whole'; json: string; bytes: number }
   | { kind: 'chunks'; chunks: Buffer[]; bytes: number }
-  | { kind: 'refused'; reason: 'not_serializable' | 'payload_too_large' | 'producer_busy' };
+  | { kind: 'refused'; reason: 'not_serializable' | 'payload_too_large' | 'producer_busy' | 'cpu_budget' };
 
 /** Counts bytes against the process's in-flight budget; false when they do not fit. */
 type Take = (bytes: number) => boolean;
@@ -171,6 +174,28 @@ export async function serializeInChunks(
   payload: unknown,
   maxBytes: number,
   take: Take = () => true,
+  budget?: CpuBudget,
+): Promise<Serialized> {
+  if (budget === undefined) return serializeSlices(payload, maxBytes, take, nextTurn);
+  // Each slice between two turns is paid for; the wait for the turn is not.
+  let sliceStarted = performance.now();
+  const turn = async (): Promise<void> => {
+    budget.spend(performance.now() - sliceStarted);
+    await nextTurn();
+    sliceStarted = performance.now();
+  };
+  try {
+    return await serializeSlices(payload, maxBytes, take, turn);
+  } finally {
+    budget.spend(performance.now() - sliceStarted);
+  }
+}
+
+async function serializeSlices(
+  payload: unknown,
+  maxBytes: number,
+  take: Take,
+  turn: () => Promise<void>,
 ): Promise<Serialized> {
   const chunks: Buffer[] = [];
   let bytes = 0;
@@ -199,7 +224,7 @@ export async function serializeInChunks(
       }
       if (sinceTurn >= YIELD_CHARS) {
         sinceTurn = 0;
-        await nextTurn();
+        await turn();
       }
     }
   } catch {
@@ -259,8 +284,14 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
    * one after the other, the first is done first, and a payload waiting its turn holds nothing.
    */
   let serializing: Promise<unknown> = Promise.resolve();
-  const serializeLarge = (payload: unknown, take: Take): Promise<Serialized> => {
-    const turn = serializing.then(() => serializeInChunks(payload, settings.maxPayloadBytes, take));
+  const serializeLarge = (payload: unknown, take: Take, priority: boolean): Promise<Serialized> => {
+    // The budget may have run out while this payload waited for its turn.
+    const turn = serializing.then(
+      (): Promise<Serialized> | Serialized =>
+        budget.allows(priority)
+          ? serializeInChunks(payload, settings.maxPayloadBytes, take, budget.limited ? budget : undefined)
+          : { kind: 'refused', reason: 'cpu_budget' },
+    );
     serializing = turn.catch(() => undefined);
     return turn;
   };
@@ -270,6 +301,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   const isClosed = (): boolean => closed;
   /** How often a waiting enqueue tries again (the `wait` policy). */
   const ticker = new Ticker(20);
+  const budget = new CpuBudget(settings.maxCpuShare);
   const redactor = settings.redactInProducer
     ? new Redactor({ extra: settings.redactKeys, keep: settings.keepKeys })
     : undefined;
@@ -368,7 +400,10 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
       if (!reservation.admitted) return { reservation, stored: undefined };
       return { reservation, stored: await ledger.storeChunks(payloadId, serialized.chunks, bytes) };
     }
-    const first = await ledger.reserveAndStore(payloadId, serialized.json, bytes, reserveOptions(outcome));
+    // Handing a whole JSON string to the socket encodes it, on the task's thread.
+    const first = await budget.time(() =>
+      ledger.reserveAndStore(payloadId, serialized.json, bytes, reserveOptions(outcome)),
+    );
     if (first.reservation.admitted) return first;
     const reservation = await reserve(payloadId, bytes, outcome, first.reservation);
     if (!reservation.admitted) return { reservation, stored: undefined };
@@ -477,6 +512,8 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     ) {
       return drop('sampled_out', meta);
     }
+    const priority = meta.outcome === 'failed';
+    if (!budget.allows(priority)) return drop('cpu_budget', meta);
     // What this enqueue holds is counted from its first byte, and given back when it ends.
     let held = 0;
     const take: Take = (bytes) => {
@@ -489,20 +526,20 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
       let serialized: Serialized;
       let redaction: string | undefined;
       if (redactor !== undefined) {
-        serialized = serialize(payload, redactor, settings.maxPayloadBytes);
+        serialized = budget.time(() => serialize(payload, redactor, settings.maxPayloadBytes));
         // serialize is synchronous, so the summary read now is this payload's.
         redaction = formatRedactionSummary(redactor.summary());
       } else {
         let large: boolean;
         try {
-          large = jsonLengthExceeds(payload, INCREMENTAL_THRESHOLD_CHARS);
+          large = budget.time(() => jsonLengthExceeds(payload, INCREMENTAL_THRESHOLD_CHARS));
         } catch {
           // A getter that throws: JSON.stringify would throw too.
           return drop('not_serializable', meta);
         }
         serialized = large
-          ? await serializeLarge(payload, take)
-          : serialize(payload, undefined, settings.maxPayloadBytes);
+          ? await serializeLarge(payload, take, priority)
+          : budget.time(() => serialize(payload, undefined, settings.maxPayloadBytes));
       }
       if (serialized.kind === 'refused') return drop(serialized.reason, meta);
       if (isClosed()) return drop('producer_closed', meta);

@@ -6,6 +6,7 @@ import { exactSizePayload } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
 import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
+import { INCREMENTAL_THRESHOLD_CHARS } from '../../src/producer/producer.ts';
 
 const guard = useLeakGuard();
 const servers = useTestServers();
@@ -162,6 +163,40 @@ describe('admission policies', () => {
     expect(kept).toBeGreaterThan(140);
     expect(kept).toBeLessThan(260);
     await half.close();
+  });
+
+  it('drops as cpu_budget once enqueues have used their share of the event loop, failures last', async () => {
+    const producer = guard.producer({
+      redisUrl: servers.redis.url,
+      queueName: uniqueQueueName('cpu-share'),
+      maxCpuShare: 0.1,
+    });
+    // Serialising it holds the thread for 130 ms: more than a second's worth of a 0.1 share.
+    const slow = {
+      toJSON(): string {
+        const until = performance.now() + 130;
+        while (performance.now() < until);
+        return 'slow';
+      },
+    };
+    expect((await producer.enqueue(slow, { taskId: 'slow' })).status).toBe('queued');
+    expect(await producer.enqueue(payload(1), { taskId: 'over-budget' })).toEqual({
+      status: 'dropped',
+      reason: 'cpu_budget',
+    });
+    // A failed task's payload may run the budget into debt of up to one second's worth.
+    expect((await producer.enqueue(payload(2), { taskId: 'failed', outcome: 'failed' })).status).toBe(
+      'queued',
+    );
+    // The budget refills at 0.1 ms per ms: 1.5 s pays off the 30-odd ms owed.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await producer.enqueue(payload(3), { taskId: 'later' })).status).toBe('queued');
+    // A large payload is serialised in slices between turns of the event loop: each is paid for.
+    const large = { text: 'x'.repeat(INCREMENTAL_THRESHOLD_CHARS), slow };
+    expect((await producer.enqueue(large, { taskId: 'large' })).status).toBe('queued');
+    expect((await producer.enqueue(payload(4), { taskId: 'after-large' })).status).toBe('dropped');
+    expect(producer.stats().dropped.cpu_budget).toBe(2);
+    await producer.close();
   });
 
   it('keeps the bounds exact with drop-oldest across processes, and archives only what stayed', async () => {
