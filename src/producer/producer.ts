@@ -286,11 +286,10 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   let serializing: Promise<unknown> = Promise.resolve();
   const serializeLarge = (payload: unknown, take: Take, priority: boolean): Promise<Serialized> => {
     // The budget may have run out while this payload waited for its turn.
-    const turn = serializing.then(
-      (): Promise<Serialized> | Serialized =>
-        budget.allows(priority)
-          ? serializeInChunks(payload, settings.maxPayloadBytes, take, budget.limited ? budget : undefined)
-          : { kind: 'refused', reason: 'cpu_budget' },
+    const turn = serializing.then((): Promise<Serialized> | Serialized =>
+      budget.allows(priority)
+        ? serializeInChunks(payload, settings.maxPayloadBytes, take, budget.limited ? budget : undefined)
+        : { kind: 'refused', reason: 'cpu_budget' },
     );
     serializing = turn.catch(() => undefined);
     return turn;

@@ -20,7 +20,9 @@ export async function connectChildProducer(
   const redis = createProducerRedis(redisUrl, options.enqueueTimeoutMs);
   redis.on('error', () => undefined);
   if (redis.status !== 'ready') await once(redis, 'ready');
+  // The CPU share off, as in LeakGuard.producer: the bursts test bounds, not machine speed.
   const producer = createDebugPayloadProducer({
+    maxCpuShare: 1,
     ...producerOptions,
     redis,
     logger: pino({ level: 'silent' }),

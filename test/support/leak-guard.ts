@@ -38,8 +38,12 @@ export class LeakGuard {
     return entry;
   }
 
+  /**
+   * A producer with the CPU share off unless the test sets one: how many enqueues fit in a
+   * share depends on the machine's speed, which only the test of the share may depend on.
+   */
   producer(options: ProducerOptions): DebugPayloadProducer {
-    const producer = createDebugPayloadProducer({ logger: testLogger(), ...options });
+    const producer = createDebugPayloadProducer({ logger: testLogger(), maxCpuShare: 1, ...options });
     const entry = this.#track(`producer of queue ${options.queueName ?? '(default)'}`, () =>
       producer.close(),
     );
