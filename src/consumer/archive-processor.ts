@@ -13,7 +13,7 @@ import { redactStoredJson } from '../redaction/redact-stored-json.ts';
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
 import type { ByteBudget } from './byte-budget.ts';
-import { openStoredJson, storedJsonSource } from './stored-json.ts';
+import { openStoredJson, readStoredJson, storedJsonSource } from './stored-json.ts';
 
 export interface ArchiveProcessorDeps {
   s3: S3Client;
@@ -150,7 +150,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     redactor: Redactor,
     signal: AbortSignal,
   ): Promise<{ encode: Encode; redaction: string } | null> => {
-    const json = await ledger.readPayload(data.payloadId);
+    const json = await readStoredJson(deps.redis, ledger.payloadKey(data.payloadId));
     if (json === null) return null;
     let value: unknown;
     try {

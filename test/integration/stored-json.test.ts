@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStoredJson } from '../../src/consumer/stored-json.ts';
+import { openStoredJson, readStoredJson } from '../../src/consumer/stored-json.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
@@ -34,6 +34,15 @@ describe('stored JSON', () => {
     expect(stored.bytes).toBe(bytes.length);
     expect((await drain(stored.chunks)).equals(bytes)).toBe(true);
     expect(await openStoredJson(client, 'stored:missing')).toBeNull();
+  });
+
+  it('is read whole in steps requested at once, characters split between steps intact', async () => {
+    // Three-byte characters, so step boundaries fall inside them.
+    const json = JSON.stringify({ text: '€'.repeat(100_000), ascii: 'x'.repeat(1_000) });
+    await client.set('stored:utf8', json);
+    expect(await readStoredJson(client, 'stored:utf8', 64 * 1024 + 1)).toBe(json);
+    expect(await readStoredJson(client, 'stored:utf8')).toBe(json);
+    expect(await readStoredJson(client, 'stored:missing')).toBeNull();
   });
 
   it('fails the read when the payload disappears while it is read, instead of archiving a part', async () => {
