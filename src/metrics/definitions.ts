@@ -89,6 +89,16 @@ export function producerMetrics(registry: Registry, dropReasons: readonly string
           registers: [registry],
         }),
     ),
+    busySeconds: single(
+      registry,
+      `${METRIC_PREFIX}enqueue_busy_seconds_total`,
+      () =>
+        new Counter({
+          name: `${METRIC_PREFIX}enqueue_busy_seconds_total`,
+          help: "Main-thread time enqueues spent serialising and sending payloads (what maxCpuShare limits): its rate is archiving's share of the process's event loop.",
+          registers: [registry],
+        }),
+    ),
   };
   // Every series exists from the start, so rate() and alerts see zeros rather than no data.
   metrics.enqueues.inc({ result: 'queued', reason: '' }, 0);

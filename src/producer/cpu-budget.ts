@@ -8,26 +8,38 @@
  * second's worth more: the tasks keep the rest, however many of them end at once.
  *
  * Time is the main thread's wall time around synchronous work, which on an event loop is the
- * time the tasks waited for it. A share of 1 turns the budget off and measures nothing.
+ * time the tasks waited for it. A share of 1 turns the limit off; time is then measured only
+ * for `onSpend` (a metric), and not at all without it.
  */
 export class CpuBudget {
   static readonly WINDOW_MS = 1_000;
   readonly #share: number;
   readonly #capacityMs: number;
   readonly #now: () => number;
+  readonly #onSpend: ((ms: number) => void) | undefined;
   #balanceMs: number;
   #at: number;
 
-  constructor(share: number, now: () => number = () => performance.now()) {
+  constructor(
+    share: number,
+    options: { now?: () => number; onSpend?: ((ms: number) => void) | undefined } = {},
+  ) {
+    const { now = () => performance.now(), onSpend } = options;
     this.#share = share;
     this.#capacityMs = share * CpuBudget.WINDOW_MS;
     this.#now = now;
+    this.#onSpend = onSpend;
     this.#balanceMs = this.#capacityMs;
     this.#at = now();
   }
 
   get limited(): boolean {
     return this.#share < 1;
+  }
+
+  /** Whether spending is measured at all: for the limit, or for `onSpend`. */
+  get measuring(): boolean {
+    return this.limited || this.#onSpend !== undefined;
   }
 
   /** Whether an enqueue may start now; `priority` for a failed task's payload. */
@@ -42,11 +54,12 @@ export class CpuBudget {
   /** Pays for `ms` of main-thread time. */
   spend(ms: number): void {
     this.#balanceMs -= ms;
+    this.#onSpend?.(ms);
   }
 
   /** Runs `work` and pays for the time it took (its synchronous part, for a promise). */
   time<T>(work: () => T): T {
-    if (!this.limited) return work();
+    if (!this.measuring) return work();
     const started = this.#now();
     try {
       return work();

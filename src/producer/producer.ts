@@ -288,7 +288,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     // The budget may have run out while this payload waited for its turn.
     const turn = serializing.then((): Promise<Serialized> | Serialized =>
       budget.allows(priority)
-        ? serializeInChunks(payload, settings.maxPayloadBytes, take, budget.limited ? budget : undefined)
+        ? serializeInChunks(payload, settings.maxPayloadBytes, take, budget.measuring ? budget : undefined)
         : { kind: 'refused', reason: 'cpu_budget' },
     );
     serializing = turn.catch(() => undefined);
@@ -300,7 +300,9 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   const isClosed = (): boolean => closed;
   /** How often a waiting enqueue tries again (the `wait` policy). */
   const ticker = new Ticker(20);
-  const budget = new CpuBudget(settings.maxCpuShare);
+  const budget = new CpuBudget(settings.maxCpuShare, {
+    onSpend: metrics === undefined ? undefined : (ms) => metrics.busySeconds.inc(ms / 1000),
+  });
   const redactor = settings.redactInProducer
     ? new Redactor({ extra: settings.redactKeys, keep: settings.keepKeys })
     : undefined;

@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { BurstConfig } from '../support/burst-protocol.ts';
 import { burst } from '../support/burst.ts';
@@ -166,11 +167,16 @@ describe('admission policies', () => {
   });
 
   it('drops as cpu_budget once enqueues have used their share of the event loop, failures last', async () => {
+    const registry = new Registry();
     const producer = guard.producer({
       redisUrl: servers.redis.url,
       queueName: uniqueQueueName('cpu-share'),
       maxCpuShare: 0.1,
+      registry,
     });
+    const busySeconds = async (): Promise<number> =>
+      (await registry.getSingleMetric('debug_archiver_enqueue_busy_seconds_total')?.get())?.values[0]
+        ?.value ?? 0;
     // Serialising it holds the thread for 130 ms: more than a second's worth of a 0.1 share.
     const slow = {
       toJSON(): string {
@@ -180,6 +186,7 @@ describe('admission policies', () => {
       },
     };
     expect((await producer.enqueue(slow, { taskId: 'slow' })).status).toBe('queued');
+    expect(await busySeconds()).toBeGreaterThanOrEqual(0.13);
     expect(await producer.enqueue(payload(1), { taskId: 'over-budget' })).toEqual({
       status: 'dropped',
       reason: 'cpu_budget',
@@ -196,6 +203,8 @@ describe('admission policies', () => {
     expect((await producer.enqueue(large, { taskId: 'large' })).status).toBe('queued');
     expect((await producer.enqueue(payload(4), { taskId: 'after-large' })).status).toBe('dropped');
     expect(producer.stats().dropped.cpu_budget).toBe(2);
+    // Two slow serialisations, and no time counted for the payloads dropped before any work.
+    expect(await busySeconds()).toBeGreaterThanOrEqual(0.26);
     await producer.close();
   });
 

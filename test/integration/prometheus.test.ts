@@ -210,6 +210,7 @@ describe('metrics scraped by Prometheus, health and readiness', () => {
         expect(producerText).toMatch(
           /^debug_archiver_enqueue_total\{result="dropped",reason="not_serializable"\} 1$/m,
         );
+        expect(producerText).toMatch(/^debug_archiver_enqueue_busy_seconds_total (?!0$)[\d.e+-]+$/m);
 
         // Soft, so one run reports the findings on both expositions.
         expect.soft(await run(guard, 'promtool', ['check', 'metrics'], consumerText)).toEqual({

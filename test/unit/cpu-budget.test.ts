@@ -3,7 +3,7 @@ import { CpuBudget } from '../../src/producer/cpu-budget.ts';
 
 function clockedBudget(share: number): { budget: CpuBudget; advance: (ms: number) => void } {
   let now = 0;
-  return { budget: new CpuBudget(share, () => now), advance: (ms) => (now += ms) };
+  return { budget: new CpuBudget(share, { now: () => now }), advance: (ms) => (now += ms) };
 }
 
 describe('CpuBudget', () => {
@@ -38,7 +38,7 @@ describe('CpuBudget', () => {
 
   it('pays for the time its work took, even when the work throws', () => {
     let now = 0;
-    const budget = new CpuBudget(0.1, () => now);
+    const budget = new CpuBudget(0.1, { now: () => now });
     expect(
       budget.time(() => {
         now += 150;
@@ -59,13 +59,25 @@ describe('CpuBudget', () => {
 
   it('is off at a share of 1: always allows and reads no clock', () => {
     let reads = 0;
-    const budget = new CpuBudget(1, () => {
-      reads += 1;
-      return 0;
+    const budget = new CpuBudget(1, {
+      now: () => {
+        reads += 1;
+        return 0;
+      },
     });
     budget.spend(1e9);
     expect(budget.allows(false)).toBe(true);
     expect(budget.time(() => 7)).toBe(7);
     expect(reads).toBe(1);
+  });
+
+  it('reports what it measures to onSpend, limited or not', () => {
+    let now = 0;
+    const spent: number[] = [];
+    const budget = new CpuBudget(1, { now: () => now, onSpend: (ms) => spent.push(ms) });
+    budget.time(() => (now += 12));
+    budget.spend(3);
+    expect(spent).toEqual([12, 3]);
+    expect(budget.allows(false)).toBe(true);
   });
 });
