@@ -301,7 +301,12 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   /** How often a waiting enqueue tries again (the `wait` policy). */
   const ticker = new Ticker(20);
   const budget = new CpuBudget(settings.maxCpuShare, {
-    onSpend: metrics === undefined ? undefined : (ms) => metrics.busySeconds.inc(ms / 1000),
+    onSpend:
+      metrics === undefined
+        ? undefined
+        : (ms) => {
+            metrics.busySeconds.inc(ms / 1000);
+          },
   });
   const redactor = settings.redactInProducer
     ? new Redactor({ extra: settings.redactKeys, keep: settings.keepKeys })
