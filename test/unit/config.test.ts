@@ -90,6 +90,16 @@ describe('configuration', () => {
     expect(error.message).toContain('option maxPayloadBytes');
   });
 
+  it('reads the CPU share as a fraction of the event loop, and refuses none or more than all of it', () => {
+    expect(producerSettingsFromEnv({}).maxCpuShare).toBe(0.25);
+    expect(producerSettingsFromEnv({ DEBUG_ARCHIVE_MAX_CPU_SHARE: '0.5' }).maxCpuShare).toBe(0.5);
+    for (const bad of ['0', '1.5', 'half']) {
+      expect(
+        configError(() => producerSettingsFromEnv({ DEBUG_ARCHIVE_MAX_CPU_SHARE: bad })).message,
+      ).toContain(`DEBUG_ARCHIVE_MAX_CPU_SHARE="${bad}"`);
+    }
+  });
+
   it('names options passed in code', () => {
     const error = configError(() => resolveProducerSettings({ maxQueued: 0, enqueueTimeoutMs: -1 }));
     expect(error.message).toContain('option maxQueued');
