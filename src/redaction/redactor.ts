@@ -53,6 +53,11 @@ const URL_LIKE = /^(?:[a-z][a-z\d+.-]*:\/\/|\/)[^\s]*\?/i;
 const FORM_BODY = /^[\w.%+~*-]+=[^&\s]*(?:&[\w.%+~*-]+=[^&\s]*)*$/;
 const HEADER_LISTS = new Set(['headers', 'rawheaders', 'raw_headers', 'header']);
 
+/** Whether an array under this key (an object key, not an index) is a header list. */
+function isHeaderListKey(key: string | number | undefined): boolean {
+  return typeof key === 'string' && HEADER_LISTS.has(normalizeName(key));
+}
+
 function decodeName(raw: string): string {
   try {
     return decodeURIComponent(raw.replaceAll('+', ' '));
@@ -137,7 +142,7 @@ export class Redactor {
         count(value.name);
         return { ...value, value: REDACTED };
       }
-      if (Array.isArray(value) && HEADER_LISTS.has(normalizeName(key))) {
+      if (Array.isArray(value) && isHeaderListKey(key)) {
         const copy = [...(value as unknown[])];
         return headerList(copy) ? copy : value;
       }
@@ -150,7 +155,7 @@ export class Redactor {
     this.#summary = Redactor.#emptySummary();
     return {
       isSensitive: (name) => this.#isSensitive(name),
-      isHeaderList: (key) => typeof key === 'string' && HEADER_LISTS.has(normalizeName(key)),
+      isHeaderList: isHeaderListKey,
       value: (value, path, sensitiveKey) => {
         const before = this.#summary.total;
         const redacted =
@@ -194,9 +199,7 @@ export class Redactor {
     while (stack.length > 0) {
       const { node, path } = stack.pop() as { node: Container; path: Path };
       if (Array.isArray(node)) {
-        const parentKey = path?.key;
-        if (typeof parentKey === 'string' && HEADER_LISTS.has(normalizeName(parentKey)))
-          this.#headerList(node);
+        if (isHeaderListKey(path?.key)) this.#headerList(node);
         for (let index = 0; index < node.length; index += 1) {
           const child = node[index];
           if (typeof child === 'string')
