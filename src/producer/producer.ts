@@ -176,7 +176,7 @@ export async function serializeInChunks(
   take: Take = () => true,
   budget?: CpuBudget,
 ): Promise<Serialized> {
-  if (budget === undefined) return serializeSlices(payload, maxBytes, take, nextTurn);
+  if (budget?.measuring !== true) return serializeSlices(payload, maxBytes, take, nextTurn);
   // Each slice between two turns is paid for; the wait for the turn is not.
   let sliceStarted = performance.now();
   const turn = async (): Promise<void> => {
@@ -288,7 +288,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     // The budget may have run out while this payload waited for its turn.
     const turn = serializing.then((): Promise<Serialized> | Serialized =>
       budget.allows(priority)
-        ? serializeInChunks(payload, settings.maxPayloadBytes, take, budget.measuring ? budget : undefined)
+        ? serializeInChunks(payload, settings.maxPayloadBytes, take, budget)
         : { kind: 'refused', reason: 'cpu_budget' },
     );
     serializing = turn.catch(() => undefined);
