@@ -369,6 +369,11 @@ export class AdmissionLedger {
     return (await this.#redis.srem(this.#keys[5] ?? '', payloadId)) === 1;
   }
 
+  /** How many evicted payloads are marked for a consumer to skip (each marker is one id). */
+  async evictionMarkers(): Promise<number> {
+    return this.#redis.scard(this.#keys[5] ?? '');
+  }
+
   /** The payload's JSON, or null when it was released already. */
   async readPayload(payloadId: string): Promise<string | null> {
     return this.#redis.get(this.payloadKey(payloadId));

@@ -419,7 +419,8 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   /**
    * The ledger has forgotten the evicted payloads already (bounds and bytes); their jobs are
    * removed here while still waiting. One already being archived finishes; one whose removal
-   * fails is skipped by the consumer, which finds it marked evicted.
+   * fails is skipped by the consumer, which finds it marked evicted. A removed job's marker is
+   * cleared, since no consumer will come for it.
    */
   const evict = async (
     bullQueue: Queue,
@@ -429,7 +430,12 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     stats.evicted += payloadIds.length;
     metrics?.evicted.inc(payloadIds.length);
     drops.evicted(payloadIds.length, meta);
-    await Promise.all(payloadIds.map((id) => bullQueue.remove(id).catch(() => 0)));
+    await Promise.all(
+      payloadIds.map(async (id) => {
+        const removed = await bullQueue.remove(id).catch(() => 0);
+        if (removed === 1) await ledger.takeEvicted(id).catch(() => false);
+      }),
+    );
   };
 
   const admit = async (
@@ -460,7 +466,8 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
       const evicting =
         reservation.evicted.length > 0 ? evict(bullQueue, reservation.evicted, meta) : undefined;
       if (stored === 'evicted') {
-        await evicting;
+        // Evicted before its job was added, so no consumer will come for its marker.
+        await Promise.all([evicting, ledger.takeEvicted(payloadId).catch(() => false)]);
         return drop('evicted', meta);
       }
       if (stored !== 'stored') {
