@@ -89,6 +89,18 @@ interface World {
 
 /** Simulated bank calls per task and their duration; the quick mode shortens them. */
 const BANK_CALLS = { count: 5, minMs: 100, maxMs: 400 };
+/**
+ * Tasks per mode in the full run. The p99 of a few hundred tasks is their third-slowest: with
+ * 30 tasks at once, 10 s gave about 250, and the same mode and settings measured 1.00x to
+ * 1.08x the baseline from run to run, as much as the differences being measured.
+ */
+const MIN_TASKS = 1_000;
+
+/** How long a mode runs: long enough for about MIN_TASKS tasks, and at least 10 s. */
+function modeSeconds(concurrency: number): number {
+  const meanTaskSeconds = (BANK_CALLS.count * (BANK_CALLS.minMs + BANK_CALLS.maxMs)) / 2 / 1000;
+  return Math.max(10, Math.ceil((MIN_TASKS * meanTaskSeconds) / concurrency));
+}
 
 /** A bank's answer, parsed by the task like a real one would be. */
 const bankAnswer = JSON.stringify(benchPayload(20e3, 3).value.exchanges);
@@ -265,10 +277,10 @@ await runBench('task-worker', async (ctx) => {
     drain: () => waitDrained(redis, queueName, 600_000, 50),
   };
   const concurrencies = ctx.quick ? [10] : [30, 100, 300];
-  const seconds = ctx.quick ? 0.5 : 10;
   if (ctx.quick) Object.assign(BANK_CALLS, { count: 3, minMs: 30, maxMs: 80 });
   const results: ModeResult[] = [];
   for (const concurrency of concurrencies) {
+    const seconds = ctx.quick ? 0.5 : modeSeconds(concurrency);
     for (const mode of MODES) {
       ctx.log(`${mode}, ${concurrency} concurrent tasks, ${seconds} s`);
       const last =
@@ -309,7 +321,7 @@ await runBench('task-worker', async (ctx) => {
   }
   const top = concurrencies[concurrencies.length - 1] ?? 30;
   const markdown = [
-    `Each task awaits ${BANK_CALLS.count} simulated bank calls (${BANK_CALLS.minMs}-${BANK_CALLS.maxMs} ms each), parses a 20 KB JSON answer after each, and ends with one of four 1 MB payloads. ${seconds} s per mode; "stringify + SET (floor)" ends each task with \`JSON.stringify\` and one Redis \`SET\` of the payload, the least any design that takes the payload out of the task's process does on the task's thread (benchmark 3's floor); S3 is s3rver behind a 75 ms latency proxy, in its own process on the same two cores. fire-and-forget and awaited upload use \`new S3Client()\` defaults (NodeHttpHandler, 50 sockets) and \`JSON.stringify\` the payload as the body. "enqueue" runs the consumer (defaults, its own process) on the same two cores during the run, so its CPU competes with the tasks'; "enqueue, consumer elsewhere" stands for the consumer on another machine: it is stopped during the run and archives the backlog afterwards, off the clock. Both use the producer's defaults, among them its CPU share (\`maxCpuShare\` ${defaults.maxCpuShare}: enqueues may take that share of the event loop, and payloads past it are dropped as \`cpu_budget\`, failed tasks' last); "no CPU limit" is the same producer with \`maxCpuShare\` 1, which archives every payload it has room for. The producer's bounds are raised (4 GiB) so no payload is dropped for room; drops left are the producer's own (CPU share, in-flight bytes, Redis timeouts).`,
+    `Each task awaits ${BANK_CALLS.count} simulated bank calls (${BANK_CALLS.minMs}-${BANK_CALLS.maxMs} ms each), parses a 20 KB JSON answer after each, and ends with one of four 1 MB payloads. Each mode runs for about ${MIN_TASKS} tasks and at least 10 s (${concurrencies.map((c) => `${c} tasks at once: ${ctx.quick ? 0.5 : modeSeconds(c)} s`).join(', ')}); "stringify + SET (floor)" ends each task with \`JSON.stringify\` and one Redis \`SET\` of the payload, the least any design that takes the payload out of the task's process does on the task's thread (benchmark 3's floor); S3 is s3rver behind a 75 ms latency proxy, in its own process on the same two cores. fire-and-forget and awaited upload use \`new S3Client()\` defaults (NodeHttpHandler, 50 sockets) and \`JSON.stringify\` the payload as the body. "enqueue" runs the consumer (defaults, its own process) on the same two cores during the run, so its CPU competes with the tasks'; "enqueue, consumer elsewhere" stands for the consumer on another machine: it is stopped during the run and archives the backlog afterwards, off the clock. Both use the producer's defaults, among them its CPU share (\`maxCpuShare\` ${defaults.maxCpuShare}: enqueues may take that share of the event loop, and payloads past it are dropped as \`cpu_budget\`, failed tasks' last); "no CPU limit" is the same producer with \`maxCpuShare\` 1, which archives every payload it has room for. The producer's bounds are raised (4 GiB) so no payload is dropped for room; drops left are the producer's own (CPU share, in-flight bytes, Redis timeouts).`,
     '',
     table(
       [

@@ -91,7 +91,7 @@ describe('configuration', () => {
   });
 
   it('reads the CPU share as a fraction of the event loop, and refuses none or more than all of it', () => {
-    expect(producerSettingsFromEnv({}).maxCpuShare).toBe(0.25);
+    expect(producerSettingsFromEnv({}).maxCpuShare).toBe(0.3);
     expect(producerSettingsFromEnv({ DEBUG_ARCHIVE_MAX_CPU_SHARE: '0.5' }).maxCpuShare).toBe(0.5);
     for (const bad of ['0', '1.5', 'half']) {
       expect(
