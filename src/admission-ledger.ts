@@ -127,12 +127,29 @@ end
 return released
 `;
 
+// Eviction markers whose BullMQ job no longer exists: no consumer will come to take them (a
+// producer died between removing the job and clearing its marker). ARGV: job key prefix, 'list'
+// or 'drop', ids. 'list' returns the jobless ids; 'drop' removes those still jobless now and
+// returns the ones it removed.
+const joblessMarkersScript = `
+local jobless = {}
+for i = 3, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[i]) == 0 then
+    if ARGV[2] == 'list' or redis.call('SREM', KEYS[6], ARGV[i]) == 1 then
+      table.insert(jobless, ARGV[i])
+    end
+  end
+end
+return jobless
+`;
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     debugArchiverReserve(...keysAndArgs: (string | number)[]): Result<(number | string)[], Context>;
     debugArchiverRelease(...keysAndArgs: string[]): Result<number, Context>;
     debugArchiverCommit(...keysAndArgs: (string | number)[]): Result<number, Context>;
     debugArchiverReconcile(...keysAndArgs: (string | number)[]): Result<number, Context>;
+    debugArchiverJoblessMarkers(...keysAndArgs: string[]): Result<string[], Context>;
   }
 }
 
@@ -213,6 +230,8 @@ export class AdmissionLedger {
   readonly #base: string;
   readonly #keys: string[];
   readonly #payloadPrefix: string;
+  /** Eviction markers the last reconcile found without a job. */
+  #joblessMarkers = new Set<string>();
 
   constructor(redis: RedisClient, redisPrefix: string, queueName: string) {
     this.#redis = redis;
@@ -232,6 +251,7 @@ export class AdmissionLedger {
     redis.defineCommand('debugArchiverRelease', { numberOfKeys: 6, lua: releaseScript });
     redis.defineCommand('debugArchiverCommit', { numberOfKeys: 6, lua: commitScript });
     redis.defineCommand('debugArchiverReconcile', { numberOfKeys: 6, lua: reconcileScript });
+    redis.defineCommand('debugArchiverJoblessMarkers', { numberOfKeys: 6, lua: joblessMarkersScript });
   }
 
   /** Key holding the payload's JSON until it is archived. */
@@ -392,10 +412,40 @@ export class AdmissionLedger {
   }
 
   /**
-   * Releases entries older than `graceMs` whose BullMQ job is gone. Walks the ledger in
-   * batches, so its cost is bounded by maxQueued. Returns how many it released.
+   * Releases entries older than `graceMs` whose BullMQ job is gone, and drops eviction markers
+   * whose job is gone since the previous call (a job is added right after its payload's commit,
+   * so one call apart, the consumer's minute, leaves it time). Walks the ledger and the markers
+   * in batches, so its cost is bounded by maxQueued plus the markers left. Returns how many
+   * entries it released and markers it dropped.
    */
-  async reconcile(graceMs: number, batchSize = 500): Promise<number> {
+  async reconcile(graceMs: number, batchSize = 500): Promise<{ released: number; markers: number }> {
+    return {
+      released: await this.#releaseJobless(graceMs, batchSize),
+      markers: await this.#dropJoblessMarkers(batchSize),
+    };
+  }
+
+  /** Memory: the ids of the markers left without a job, which only a dead producer leaves. */
+  async #dropJoblessMarkers(batchSize: number): Promise<number> {
+    const jobless = (mode: 'list' | 'drop', ids: string[]): Promise<string[]> =>
+      this.#redis.debugArchiverJoblessMarkers(...this.#keys, `${this.#base}:`, mode, ...ids);
+    const seen = this.#joblessMarkers;
+    const joblessNow = new Set<string>();
+    let dropped = 0;
+    let cursor = '0';
+    do {
+      const [next, ids] = await this.#redis.sscan(this.#keys[5] ?? '', cursor, 'COUNT', batchSize);
+      cursor = next;
+      const again = ids.filter((id) => seen.has(id));
+      const fresh = ids.filter((id) => !seen.has(id));
+      if (again.length > 0) dropped += (await jobless('drop', again)).length;
+      if (fresh.length > 0) for (const id of await jobless('list', fresh)) joblessNow.add(id);
+    } while (cursor !== '0');
+    this.#joblessMarkers = joblessNow;
+    return dropped;
+  }
+
+  async #releaseJobless(graceMs: number, batchSize: number): Promise<number> {
     const cutoff = Date.now() - graceMs;
     let cursor = '0';
     let released = 0;

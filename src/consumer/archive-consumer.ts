@@ -214,8 +214,9 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
     const reconciler = setInterval(() => {
       reconciling = ledger
         .reconcile(RECONCILE_GRACE_MS)
-        .then((released) => {
+        .then(({ released, markers }) => {
           if (released > 0) logger.warn({ released }, 'released ledger entries whose job was gone');
+          if (markers > 0) logger.info({ markers }, 'dropped eviction markers whose job was gone');
         })
         .catch((error: unknown) => {
           logger.warn({ err: String(error) }, 'ledger reconcile failed');

@@ -61,6 +61,34 @@ describe('admission policies', () => {
     await producer.close();
   });
 
+  it('drops an eviction marker once its job is gone at two reconciles in a row, and keeps one whose job waits', async () => {
+    const queueName = uniqueQueueName('markers');
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxQueued: 1 });
+    const queued = await producer.enqueue(payload(0), { taskId: 'victim', outcome: 'succeeded' });
+    if (queued.status !== 'queued') throw new Error(`dropped: ${queued.reason}`);
+    await producer.close();
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    // Evicted by a reservation whose producer then died: the marker is set, the job still waits.
+    const reservation = await inspector.ledger.reserve('newcomer', 1_000, {
+      maxQueued: 1,
+      maxQueuedBytes: 1_000_000,
+      policy: 'drop-oldest',
+      outcome: 'failed',
+    });
+    expect(reservation).toEqual({ admitted: true, evicted: [queued.payloadId] });
+    expect(await inspector.ledger.reconcile(60_000)).toEqual({ released: 0, markers: 0 });
+    expect(await inspector.ledger.reconcile(60_000)).toEqual({ released: 0, markers: 0 });
+    expect(await inspector.ledger.evictionMarkers()).toBe(1);
+
+    // Its job removed with no one to clear the marker: seen once, then dropped.
+    await inspector.queue.remove(queued.payloadId);
+    expect(await inspector.ledger.reconcile(60_000)).toEqual({ released: 0, markers: 0 });
+    expect(await inspector.ledger.evictionMarkers()).toBe(1);
+    expect(await inspector.ledger.reconcile(60_000)).toEqual({ released: 0, markers: 1 });
+    expect(await inspector.ledger.evictionMarkers()).toBe(0);
+    await inspector.close();
+  });
+
   it('lets a failed task push out a succeeded one under any policy, never the other way round', async () => {
     const queueName = uniqueQueueName('outcome');
     const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxQueued: 2 });
