@@ -155,8 +155,7 @@ async function runMode(
       : mode === 'enqueue' || mode === 'enqueue, consumer elsewhere'
         ? world.producer
         : undefined;
-  const droppedBefore = { ...world.producer.stats().dropped };
-  const unlimitedBefore = { ...world.unlimited.stats().dropped };
+  const droppedBefore = { ...producer?.stats().dropped };
   collectGarbage();
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
@@ -190,9 +189,8 @@ async function runMode(
   // Let fire-and-forget uploads finish before the next mode (bounded wait).
   const settleBy = performance.now() + 120_000;
   while (inFlight.size > 0 && performance.now() < settleBy) await Promise.race([...inFlight, delay(1_000)]);
-  const before = producer === world.unlimited ? unlimitedBefore : droppedBefore;
   const dropReasons = Object.entries(producer?.stats().dropped ?? {})
-    .map(([reason, n]) => [reason, n - before[reason as keyof typeof before]] as const)
+    .map(([reason, n]) => [reason, n - (droppedBefore[reason as keyof typeof droppedBefore] ?? 0)] as const)
     .filter(([, n]) => n > 0)
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
@@ -250,23 +248,18 @@ await runBench('task-worker', async (ctx) => {
   });
   // The producer as enqueueDebugPayload makes it, pointed at this run's Redis and queue, with
   // room for every payload of a run (the consumer-elsewhere mode archives them afterwards).
-  const producer = createDebugPayloadProducer({
+  const producerOptions = {
     redisUrl: redisServer.url,
     queueName,
     maxQueued: 100_000,
     maxQueuedBytes: 4 * 1024 ** 3,
     logger: silentLogger,
-  });
-  const unlimited = createDebugPayloadProducer({
-    redisUrl: redisServer.url,
-    queueName,
-    maxQueued: 100_000,
-    maxQueuedBytes: 4 * 1024 ** 3,
-    maxCpuShare: 1,
-    logger: silentLogger,
-  });
-  await producer.enqueue(benchPayload(100e3).value, { taskId: 'warm-up' });
-  await unlimited.enqueue(benchPayload(100e3).value, { taskId: 'warm-up' });
+  };
+  const producer = createDebugPayloadProducer(producerOptions);
+  const unlimited = createDebugPayloadProducer({ ...producerOptions, maxCpuShare: 1 });
+  for (const warming of [producer, unlimited]) {
+    await warming.enqueue(benchPayload(100e3).value, { taskId: 'warm-up' });
+  }
   const world: World = {
     s3,
     redis,
