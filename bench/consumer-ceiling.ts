@@ -15,6 +15,7 @@ import { Queue } from 'bullmq';
 import { AdmissionLedger } from '../src/admission-ledger.ts';
 import { defaults } from '../src/config.ts';
 import { createDebugPayloadProducer } from '../src/producer/producer.ts';
+import { RedactionPool } from '../src/redaction/redaction-pool.ts';
 import { Redactor } from '../src/redaction/redactor.ts';
 import { createS3Client } from '../src/storage/s3-client.ts';
 import { encodeJson, encodePayload } from '../src/encoding/encode-payload.ts';
@@ -58,8 +59,28 @@ const encodeParsed = (payload: BenchPayload, level: number, gzipParallelism?: nu
   const { value } = new Redactor().redactInPlace(JSON.parse(json) as unknown);
   return encodePayload(value, countingSink, { gzipLevel: level, gzipParallelism, jsonLength: json.length });
 };
+/** The consumer's redaction threads (DEBUG_ARCHIVE_REDACTION_THREADS, default the cores). */
+const redactionPool = new RedactionPool({ threads: availableParallelism() });
+/**
+ * The consumer's path for payloads of up to 16 MiB with its default redaction threads: the
+ * bytes (a copy of its own, as the consumer reads them from Redis) parsed, redacted and
+ * stringified again on a thread, into gzip on the event loop.
+ */
+const encodeOnThread = async (payload: BenchPayload, level: number, gzipParallelism?: number) => {
+  const redacted = await redactionPool.redact(Buffer.from(payload.bytes));
+  try {
+    return await encodeJson(redacted.chunks, countingSink, { gzipLevel: level, gzipParallelism });
+  } finally {
+    redacted.cancel();
+  }
+};
 /** The consumer's default path for this payload's size (src/consumer/archive-processor.ts). */
 const encodeDefault = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
+  payload.bytes.length <= WHOLE_REDACTION_MAX_BYTES
+    ? encodeOnThread(payload, level, gzipParallelism)
+    : encodeRedacted(payload, level, gzipParallelism);
+/** As the default path, but redacting on the event loop (DEBUG_ARCHIVE_REDACTION_THREADS=0). */
+const encodeOnLoop = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
   payload.bytes.length <= WHOLE_REDACTION_MAX_BYTES
     ? encodeParsed(payload, level, gzipParallelism)
     : encodeRedacted(payload, level, gzipParallelism);
@@ -76,11 +97,13 @@ interface PerPayloadRow {
   storedMbps: number;
   redactedMbps: number;
   parsedMbps: number;
+  threadedMbps: number;
   ratio: number;
   beforeRatio: number;
   storedRatio: number;
   redactedRatio: number;
   parsedRatio: number;
+  threadedRatio: number;
   /** Compressed size, parallel gzip / single-threaded gzip. */
   sizeRatio: number;
 }
@@ -106,13 +129,18 @@ async function checkSameJson(payload: BenchPayload, level: number): Promise<numb
     if (!json.equals(payload.bytes))
       throw new Error(`${name} pipeline output is not JSON.stringify's at ${payload.label}, level ${level}`);
   }
-  // Both redacting paths must store the same redacted JSON.
-  const redacted = await encodeJson(redactedJson(payload), collect, { gzipLevel: level });
+  // Every redacting path must store the same redacted JSON.
   const { value } = new Redactor().redactInPlace(JSON.parse(payload.json) as unknown);
-  if (
-    !gunzipSync(Buffer.from(redacted.toString('latin1'), 'base64')).equals(Buffer.from(JSON.stringify(value)))
-  )
-    throw new Error(`redaction in pieces differs from parse + redact + stringify at ${payload.label}`);
+  const want = Buffer.from(JSON.stringify(value));
+  const onThread = await redactionPool.redact(Buffer.from(payload.bytes));
+  const redacted = {
+    'in pieces': await encodeJson(redactedJson(payload), collect, { gzipLevel: level }),
+    'on a redaction thread': await encodeJson(onThread.chunks, collect, { gzipLevel: level }),
+  };
+  for (const [name, body] of Object.entries(redacted)) {
+    if (!gunzipSync(Buffer.from(body.toString('latin1'), 'base64')).equals(want))
+      throw new Error(`redaction ${name} differs from parse + redact + stringify at ${payload.label}`);
+  }
   return outputs.now.length / outputs.before.length;
 }
 
@@ -131,6 +159,7 @@ async function perPayload(ctx: BenchContext): Promise<PerPayloadRow[]> {
           { name: 'stored', run: () => encodeStored(payload, level) },
           { name: 'redacted', run: () => encodeRedacted(payload, level) },
           { name: 'parsed', run: () => encodeParsed(payload, level) },
+          { name: 'threaded', run: () => encodeOnThread(payload, level) },
         ],
         { rounds: ctx.quick ? 3 : size >= 10e6 ? 7 : 9, minSampleMs: ctx.quick ? 40 : 250 },
       );
@@ -145,12 +174,14 @@ async function perPayload(ctx: BenchContext): Promise<PerPayloadRow[]> {
         storedMbps: mbPerSecond(payload.bytes.length, ms('stored')),
         redactedMbps: mbPerSecond(payload.bytes.length, ms('redacted')),
         parsedMbps: mbPerSecond(payload.bytes.length, ms('parsed')),
+        threadedMbps: mbPerSecond(payload.bytes.length, ms('threaded')),
         // Throughput ratio: gzipSync's time over the pipeline's, round by round.
         ratio: result.timeRatio('gzipSync', 'pipeline'),
         beforeRatio: result.timeRatio('gzipSync', 'before'),
         storedRatio: result.timeRatio('gzipSync', 'stored'),
         redactedRatio: result.timeRatio('gzipSync', 'redacted'),
         parsedRatio: result.timeRatio('gzipSync', 'parsed'),
+        threadedRatio: result.timeRatio('gzipSync', 'threaded'),
         sizeRatio,
       });
     }
@@ -198,8 +229,14 @@ interface ConcurrencyResult {
   mbps: Record<number, number>;
   /** Aggregate MB/s with gzipParallelism 1, one and two at once. */
   single: Record<number, number>;
+  /** Aggregate MB/s redacting on the event loop (no redaction threads), one, two and four at once. */
+  loop: Record<number, number>;
   ratio2: number;
   ratio4: number;
+  ratio2Loop: number;
+  ratio4Loop: number;
+  /** With redaction threads / on the event loop, at the same number at once. */
+  threadsVsLoop: Record<number, number>;
   cpuPerMbSingleMs: number;
   /** With gzipParallelism 1: two at once / one at a time. */
   ratio2SingleThreaded: number;
@@ -216,8 +253,10 @@ async function concurrency(ctx: BenchContext): Promise<ConcurrencyResult> {
   const payload = benchPayload(ctx.quick ? 1e6 : 10e6);
   const count = 4;
   ctx.log(`concurrency: ${count} x ${payload.label} at 1, 2 and 4 at once`);
-  const lanes = (n: number, gzipParallelism?: number) => () =>
-    inLanes(count, n, () => encodeDefault(payload, 6, gzipParallelism));
+  const lanes =
+    (n: number, gzipParallelism?: number, encode = encodeDefault) =>
+    () =>
+      inLanes(count, n, () => encode(payload, 6, gzipParallelism));
   const result = await compare(
     [
       { name: '1', run: lanes(1) },
@@ -225,13 +264,22 @@ async function concurrency(ctx: BenchContext): Promise<ConcurrencyResult> {
       { name: '4', run: lanes(4) },
       { name: '1 single', run: lanes(1, 1) },
       { name: '2 single', run: lanes(2, 1) },
+      { name: '1 loop', run: lanes(1, undefined, encodeOnLoop) },
+      { name: '2 loop', run: lanes(2, undefined, encodeOnLoop) },
+      { name: '4 loop', run: lanes(4, undefined, encodeOnLoop) },
     ],
     { rounds: ctx.quick ? 2 : 7, minSampleMs: ctx.quick ? 40 : 300 },
   );
   const total = payload.bytes.length * count;
   const mbps: Record<number, number> = {};
   const single: Record<number, number> = {};
-  for (const n of [1, 2, 4]) mbps[n] = mbPerSecond(total, result.variants[String(n)]?.medianMs ?? Number.NaN);
+  const loop: Record<number, number> = {};
+  const threadsVsLoop: Record<number, number> = {};
+  for (const n of [1, 2, 4]) {
+    mbps[n] = mbPerSecond(total, result.variants[String(n)]?.medianMs ?? Number.NaN);
+    loop[n] = mbPerSecond(total, result.variants[`${n} loop`]?.medianMs ?? Number.NaN);
+    threadsVsLoop[n] = result.timeRatio(`${n} loop`, String(n));
+  }
   for (const n of [1, 2])
     single[n] = mbPerSecond(total, result.variants[`${n} single`]?.medianMs ?? Number.NaN);
   return {
@@ -239,7 +287,11 @@ async function concurrency(ctx: BenchContext): Promise<ConcurrencyResult> {
     count,
     mbps,
     single,
+    loop,
+    threadsVsLoop,
     ratio2: result.timeRatio('1', '2'),
+    ratio2Loop: result.timeRatio('1 loop', '2 loop'),
+    ratio4Loop: result.timeRatio('1 loop', '4 loop'),
     ratio2SingleThreaded: result.timeRatio('1 single', '2 single'),
     ratio2VsSingleThreaded: result.timeRatio('1 single', '2'),
     ratio4: result.timeRatio('1', '4'),
@@ -461,11 +513,11 @@ await runBench('consumer-ceiling', async (ctx) => {
     const sizes = (pick: (row: PerPayloadRow) => number): string =>
       ours.map((r) => `${r.label} ${fixed(pick(r))}`).join(', ');
     const chosen = (r: PerPayloadRow): number =>
-      r.bytes <= WHOLE_REDACTION_MAX_BYTES ? r.parsedRatio : r.redactedRatio;
+      r.bytes <= WHOLE_REDACTION_MAX_BYTES ? r.threadedRatio : r.redactedRatio;
     const worst = Math.min(...ours.map(chosen));
     headline.push({
       benchmark: '1 consumer ceiling',
-      metric: `consumer, default path (redaction in the consumer: whole up to 16 MiB, in pieces beyond) / gzipSync, level ${level} (worst size; ${sizes(chosen)}; whole at every size ${sizes((r) => r.parsedRatio)}, in pieces ${sizes((r) => r.redactedRatio)})`,
+      metric: `consumer, default path (redaction in the consumer: whole on a redaction thread up to 16 MiB, in pieces beyond) / gzipSync, level ${level} (worst size; ${sizes(chosen)}; whole on a thread at every size ${sizes((r) => r.threadedRatio)}, whole on the event loop ${sizes((r) => r.parsedRatio)}, in pieces ${sizes((r) => r.redactedRatio)})`,
       goal: `>= ${goal}`,
       measured: fixed(worst),
       met: worst >= goal,
@@ -489,7 +541,7 @@ await runBench('consumer-ceiling', async (ctx) => {
   }
   headline.push({
     benchmark: '1 consumer ceiling',
-    metric: `aggregate, ${availableParallelism()} payloads at once / one at a time (${scaling.payload.label}, level 6)`,
+    metric: `aggregate, ${availableParallelism()} payloads at once / one at a time (${scaling.payload.label}, level 6, redaction threads; redacting on the event loop ${ratio(scaling.ratio2Loop)})`,
     goal: '>= 1.7x',
     measured: ratio(scaling.ratio2),
     met: scaling.ratio2 >= 1.7,
@@ -500,6 +552,13 @@ await runBench('consumer-ceiling', async (ctx) => {
     goal: '>= 1.7x',
     measured: ratio(scaling.ratio2VsSingleThreaded),
     met: scaling.ratio2VsSingleThreaded >= 1.7,
+  });
+  headline.push({
+    benchmark: '1 consumer ceiling',
+    metric: `aggregate at the consumer's concurrency (4 at once, ${scaling.payload.label}, level 6), redaction threads / redacting on the event loop (2 at once ${ratio(scaling.threadsVsLoop[2] ?? Number.NaN)}, 1 at a time ${ratio(scaling.threadsVsLoop[1] ?? Number.NaN)})`,
+    goal: '—',
+    measured: ratio(scaling.threadsVsLoop[4] ?? Number.NaN),
+    met: undefined,
   });
   const e2eDefault = e2e.filter((row) => row.variant.startsWith('default'));
   const worstE2e = Math.min(...e2eDefault.map((row) => row.ratio));
@@ -545,7 +604,10 @@ await runBench('consumer-ceiling', async (ctx) => {
         series: [1, 6].flatMap((level) => {
           const at = rows.filter((r) => r.level === level);
           return [
-            { name: `redacted whole (to 16 MiB), L${level}`, values: at.map((r) => r.parsedRatio) },
+            {
+              name: `redacted whole on a thread (to 16 MiB), L${level}`,
+              values: at.map((r) => r.threadedRatio),
+            },
             { name: `redacted in pieces (beyond), L${level}`, values: at.map((r) => r.redactedRatio) },
             { name: `nothing to redact, L${level}`, values: at.map((r) => r.storedRatio) },
           ];
@@ -573,16 +635,18 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     "### Per payload: the consumer's paths vs zlib.gzipSync of the same JSON bytes",
     '',
-    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "whole" is the default path for payloads of up to 16 MiB: `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64). "in pieces" is the path beyond (src/redaction/redact-stored-json.ts into `encodeJson`): the stored JSON read in 1 MiB windows, redacted value by value (values of up to 64 KiB parsed whole, unchanged ones passed through as stored), SHA-256, gzip, base64; measured at every size, in the same rounds. "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the two redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes.',
+    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "whole, thread" is the default path for payloads of up to 16 MiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), which parses, redacts and stringifies them again into 512 KiB chunks, and SHA-256, gzip and base64 of those on the event loop. "whole, event loop" is the same done on the event loop (`DEBUG_ARCHIVE_REDACTION_THREADS=0`, and how it ran before): `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64). "in pieces" is the path beyond (src/redaction/redact-stored-json.ts into `encodeJson`): the stored JSON read in 1 MiB windows, redacted value by value (values of up to 64 KiB parsed whole, unchanged ones passed through as stored), SHA-256, gzip, base64; measured at every size, in the same rounds. "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes.',
     '',
     table(
       [
         'payload',
         'level',
         'gzipSync MB/s',
-        'whole MB/s',
+        'whole, thread MB/s',
         'ratio',
         'goal',
+        'whole, event loop MB/s',
+        'ratio',
         'in pieces MB/s',
         'ratio',
         'nothing to redact MB/s',
@@ -593,9 +657,11 @@ await runBench('consumer-ceiling', async (ctx) => {
         r.label,
         r.level,
         fixed(r.gzipMbps, 1),
+        fixed(r.threadedMbps, 1),
+        fixed(r.threadedRatio),
+        r.level === 6 ? '>= 0.9' : '>= 0.8',
         fixed(r.parsedMbps, 1),
         fixed(r.parsedRatio),
-        r.level === 6 ? '>= 0.9' : '>= 0.8',
         fixed(r.redactedMbps, 1),
         fixed(r.redactedRatio),
         fixed(r.storedMbps, 1),
@@ -623,27 +689,54 @@ await runBench('consumer-ceiling', async (ctx) => {
     `### Concurrency: ${scaling.count} x ${scaling.payload.label} through the default path at level 6, one, two and four at a time in one process`,
     '',
     table(
-      ['at once', 'gzip parallelism', 'aggregate MB/s', 'vs one at a time'],
       [
-        ['1', `${availableParallelism()} (default)`, fixed(scaling.mbps[1] ?? Number.NaN, 1), '1.00x'],
-        [
-          '2 (= cores)',
-          `${availableParallelism()} (default)`,
-          fixed(scaling.mbps[2] ?? Number.NaN, 1),
-          ratio(scaling.ratio2),
-        ],
-        [
-          '4 (consumer default)',
-          `${availableParallelism()} (default)`,
-          fixed(scaling.mbps[4] ?? Number.NaN, 1),
-          ratio(scaling.ratio4),
-        ],
-        ['1', '1', fixed(scaling.single[1] ?? Number.NaN, 1), '1.00x'],
-        ['2 (= cores)', '1', fixed(scaling.single[2] ?? Number.NaN, 1), ratio(scaling.ratio2SingleThreaded)],
+        'at once',
+        'redaction',
+        'gzip parallelism',
+        'aggregate MB/s',
+        'vs one at a time',
+        'threads / event loop',
       ],
+      [1, 2, 4]
+        .map((n) => [
+          n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)',
+          `${availableParallelism()} threads (default)`,
+          `${availableParallelism()} (default)`,
+          fixed(scaling.mbps[n] ?? Number.NaN, 1),
+          n === 1 ? '1.00x' : ratio(n === 2 ? scaling.ratio2 : scaling.ratio4),
+          ratio(scaling.threadsVsLoop[n] ?? Number.NaN),
+        ])
+        .concat(
+          [1, 2, 4].map((n) => [
+            n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)',
+            'event loop',
+            `${availableParallelism()} (default)`,
+            fixed(scaling.loop[n] ?? Number.NaN, 1),
+            n === 1 ? '1.00x' : ratio(n === 2 ? scaling.ratio2Loop : scaling.ratio4Loop),
+            '',
+          ]),
+          [
+            [
+              '1',
+              `${availableParallelism()} threads (default)`,
+              '1',
+              fixed(scaling.single[1] ?? Number.NaN, 1),
+              '1.00x',
+              '',
+            ],
+            [
+              '2 (= cores)',
+              `${availableParallelism()} threads (default)`,
+              '1',
+              fixed(scaling.single[2] ?? Number.NaN, 1),
+              ratio(scaling.ratio2SingleThreaded),
+              '',
+            ],
+          ],
+        ),
     ),
     '',
-    `One payload already keeps more than one core busy (parse, redaction, stringify and SHA-256 on the main thread, gzip blocks on libuv's pool): CPU per MB one at a time ${fixed(scaling.cpuPerMbSingleMs, 1)} ms. On ${availableParallelism()} cores the aggregate can only grow by cores / cores-used-by-one; what two at once add over one single-threaded pipeline (gzipParallelism 1) is ${ratio(scaling.ratio2VsSingleThreaded)}.`,
+    `One payload already keeps more than one core busy (parse, redaction and stringify on a redaction thread, SHA-256 on the event loop, gzip blocks on libuv's pool): CPU per MB one at a time ${fixed(scaling.cpuPerMbSingleMs, 1)} ms. On ${availableParallelism()} cores the aggregate can only grow by cores / cores-used-by-one; what two at once add over one single-threaded pipeline (gzipParallelism 1) is ${ratio(scaling.ratio2VsSingleThreaded)}. Redacting on the event loop, payloads at once shared one thread for their parse, redaction and stringify whatever the cores; "threads / event loop" is the redaction threads' aggregate over that, same rounds.`,
     '',
     `### Gzip level trade-off (${levelResult.payload.label}, the default path)`,
     '',
@@ -731,6 +824,8 @@ await runBench('consumer-ceiling', async (ctx) => {
   }
   const redactionOff = e2e.find((r) => r.variant.includes('redaction off') && r.label === level6?.label);
   const tuning = [
+    `Redaction threads (src/redaction/redaction-pool.ts, \`DEBUG_ARCHIVE_REDACTION_THREADS\`, default the cores): a payload of up to 16 MiB that the consumer redacts is handed, bytes moved rather than copied, to a worker thread that parses, redacts and stringifies it again and hands back 512 KiB chunks (at most two ahead of gzip); SHA-256, gzip and base64 stay where they were. Before, all of that ran on the event loop, so payloads archived at once shared one core for it whatever the machine, and a 16 MiB parse held up the consumer's uploads and job locks. Same bytes stored (checked every run, and by test/unit/redaction-pool.test.ts). Aggregate, ${scaling.count} x ${scaling.payload.label} at level 6, same rounds: ${[1, 2, 4].map((n) => `${n} at once ${fixed(scaling.loop[n] ?? Number.NaN, 1)} -> ${fixed(scaling.mbps[n] ?? Number.NaN, 1)} MB/s (${ratio(scaling.threadsVsLoop[n] ?? Number.NaN)})`).join(', ')}. One payload at a time, per size: the per-payload table's two "whole" columns.`,
+    '',
     "Redaction in pieces (src/redaction/redact-stored-json.ts) for payloads over 16 MiB: the stored JSON is read in 1 MiB GETRANGE steps, a byte scanner finds each value's extent, values of up to 64 KiB are parsed and redacted whole and passed through as stored when nothing in them changed, larger objects and arrays are opened. Before, every payload the consumer redacted was read whole as one string, parsed, redacted and stringified again, as payloads of up to 16 MiB still are (faster there: native parse and stringify). Both give the same bytes (checked every run, and by test/unit/redact-stored-json.test.ts). What it buys is memory: see benchmark 7 (before this change, the run of 2026-11-23T19:39 recorded 715 MB of growth for the 200 MB payload, 3.7x its JSON). Speed, whole against in pieces from the same bytes in memory, same rounds (the GET of the whole as one string, which only the whole path needs, is left out):",
     '',
     table(
@@ -774,6 +869,7 @@ await runBench('consumer-ceiling', async (ctx) => {
       ]),
     ),
   ].join('\n');
+  await redactionPool.close();
   return {
     id: 'consumer-ceiling',
     title: '1. Consumer ceiling',

@@ -68,6 +68,12 @@ export const defaults = {
    * limit off.
    */
   maxCpuShare: 0.3,
+  /**
+   * Threads that parse, redact and stringify again the payloads redacted whole, so they use
+   * every core and leave the event loop free: the cores. 0 redacts on the event loop. Each
+   * starts on first need (never more than `concurrency`) and takes about 16 MB.
+   */
+  redactionThreads: availableParallelism(),
   /** Payloads archived at once by one consumer process (gzip runs on libuv's thread pool). */
   concurrency: 4,
   /** Sockets the S3 client may open; the SDK's default of 50 queues uploads in memory. */
@@ -231,6 +237,7 @@ export const consumerSchema = sharedSchema.extend({
   metricsHost: z.string().min(1).default(defaults.metricsHost),
   redact: flag.default(defaults.redact),
   maxRedactingBytes: whole(MiB, 64 * 1024 * MiB).default(defaults.maxRedactingBytes),
+  redactionThreads: whole(0, 64).default(defaults.redactionThreads),
   serverSideEncryption: z
     .enum(['AES256', 'aws:kms', 'none'], { error: 'expected AES256, aws:kms or none' })
     .default(defaults.serverSideEncryption),
@@ -273,6 +280,7 @@ export const environmentVariables = {
   admissionPolicy: 'DEBUG_ARCHIVE_ADMISSION_POLICY',
   redact: 'DEBUG_ARCHIVE_REDACT',
   maxRedactingBytes: 'DEBUG_ARCHIVE_MAX_REDACTING_BYTES',
+  redactionThreads: 'DEBUG_ARCHIVE_REDACTION_THREADS',
   redactInProducer: 'DEBUG_ARCHIVE_REDACT_IN_PRODUCER',
   redactKeys: 'DEBUG_ARCHIVE_REDACT_KEYS',
   keepKeys: 'DEBUG_ARCHIVE_KEEP_KEYS',

@@ -15,16 +15,17 @@ import { createS3Agents, createS3Client, type S3Agents, type S3ClientOptions } f
 import { createArchiveProcessor } from './archive-processor.ts';
 import { ByteBudget } from './byte-budget.ts';
 import { startOpsServer } from './ops-server.ts';
+import { RedactionPool } from '../redaction/redaction-pool.ts';
 import { Redactor, type RedactionOptions } from '../redaction/redactor.ts';
 
-/** The redactor the options ask for; without `redaction` in code, the settings decide. */
-function consumerRedactor(
+/** The redaction rules the options ask for; without `redaction` in code, the settings decide. */
+function consumerRedaction(
   redaction: RedactionOptions | false | undefined,
   settings: ConsumerSettings,
-): Redactor | undefined {
+): RedactionOptions | undefined {
   if (redaction === false) return undefined;
-  if (redaction !== undefined) return new Redactor(redaction);
-  return settings.redact ? new Redactor({ extra: settings.redactKeys, keep: settings.keepKeys }) : undefined;
+  if (redaction !== undefined) return redaction;
+  return settings.redact ? { extra: settings.redactKeys, keep: settings.keepKeys } : undefined;
 }
 
 /** How often the consumer releases ledger entries whose job is gone. */
@@ -142,6 +143,18 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
     });
     releases.push(() => queue.close());
     const instrumentation = instrumentConsumer({ registry, queue, ledger, agents });
+    const rules = consumerRedaction(redaction, settings);
+    let redactionPool: RedactionPool | undefined;
+    // A custom function cannot be sent to another thread: with one, redaction stays here.
+    if (rules !== undefined && rules.custom === undefined && settings.redactionThreads > 0) {
+      const pool = new RedactionPool({
+        threads: settings.redactionThreads,
+        rules: { extra: rules.extra, keep: rules.keep },
+        logger,
+      });
+      releases.push(() => pool.close());
+      redactionPool = pool;
+    }
     const processor = createArchiveProcessor({
       s3,
       bucket: settings.bucket,
@@ -153,7 +166,8 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       gzipParallelism: settings.gzipParallelism,
       partSizeBytes: settings.partSizeBytes,
       uploadQueueSize: settings.uploadQueueSize,
-      redactor: consumerRedactor(redaction, settings),
+      redactor: rules === undefined ? undefined : new Redactor(rules),
+      redactionPool,
       protection: {
         serverSideEncryption: settings.kmsKeyId === undefined ? settings.serverSideEncryption : 'aws:kms',
         kmsKeyId: settings.kmsKeyId,

@@ -10,10 +10,11 @@ import { toS3Metadata } from '../storage/object-metadata.ts';
 import { storeObject, type ObjectProtection } from '../storage/store-object.ts';
 import { MalformedJsonError } from '../encoding/json-scanner.ts';
 import { redactStoredJson } from '../redaction/redact-stored-json.ts';
+import { InvalidJsonError, type RedactionPool } from '../redaction/redaction-pool.ts';
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
 import type { ByteBudget } from './byte-budget.ts';
-import { openStoredJson, readStoredJson, storedJsonSource } from './stored-json.ts';
+import { openStoredJson, readStoredBytes, readStoredJson, storedJsonSource } from './stored-json.ts';
 
 export interface ArchiveProcessorDeps {
   s3: S3Client;
@@ -28,6 +29,11 @@ export interface ArchiveProcessorDeps {
   uploadQueueSize: number;
   /** Redacts secrets before anything is stringified for S3; undefined turns redaction off. */
   redactor: Redactor | undefined;
+  /**
+   * Threads that redact payloads redacted whole, with the redactor's rules; undefined redacts
+   * them on the event loop (a redactor with a custom function cannot be sent to a thread).
+   */
+  redactionPool?: RedactionPool | undefined;
   /** JSON bytes held parsed for redaction at once, across this consumer's archives. */
   redactingBudget: ByteBudget;
   /** Encryption at rest and storage class of every object. */
@@ -107,9 +113,9 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  * A payload that needs no redaction here (redaction off, or done by the producer) is streamed
  * from Redis as stored, in 1 MiB steps, straight into gzip: no parse, no second stringify, and
  * memory that does not grow with the payload. One that needs redaction and is at most
- * WHOLE_REDACTION_MAX_BYTES is read whole, parsed, redacted and stringified again: its JSON
- * and parsed value take about 4x its JSON bytes, so those archives hold at most
- * `redactingBudget` JSON bytes at once. A larger one is read the same way as a stored one and
+ * WHOLE_REDACTION_MAX_BYTES is read whole, parsed, redacted and stringified again, on a
+ * redaction thread when there is a pool: its JSON and parsed value take about 4x its JSON
+ * bytes, so those archives hold at most `redactingBudget` JSON bytes at once. A larger one is read the same way as a stored one and
  * redacted piece by piece on its way to gzip (redactStoredJson): values of up to 64 KiB at a
  * time, so its memory does not grow with it either, but for any single string (or header
  * list) larger than that.
@@ -162,6 +168,36 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     return {
       encode: (sink) =>
         encodePayload(redacted.value, sink, { ...encodeOptions(signal), jsonLength: json.length }),
+      redaction: formatRedactionSummary(redacted.summary),
+    };
+  };
+
+  /** encodeRedactedWhole on a redaction thread: the event loop only moves the bytes. */
+  const encodeRedactedOnThread = async (
+    data: ArchiveJobData,
+    pool: RedactionPool,
+    signal: AbortSignal,
+  ): Promise<{ encode: Encode; redaction: string } | null> => {
+    const json = await readStoredBytes(deps.redis, ledger.payloadKey(data.payloadId));
+    if (json === null) return null;
+    let redacted;
+    try {
+      redacted = await pool.redact(json);
+    } catch (error) {
+      if (error instanceof InvalidJsonError) {
+        throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${error.message}`);
+      }
+      throw error;
+    }
+    const { chunks, cancel } = redacted;
+    return {
+      encode: async (sink) => {
+        try {
+          return await encodeJson(chunks, sink, encodeOptions(signal));
+        } finally {
+          cancel();
+        }
+      },
       redaction: formatRedactionSummary(redacted.summary),
     };
   };
@@ -245,7 +281,10 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     }
     const release = await deps.redactingBudget.acquire(data.jsonBytes, signal);
     try {
-      const redacted = await encodeRedactedWhole(data, deps.redactor, signal);
+      const redacted =
+        deps.redactionPool === undefined
+          ? await encodeRedactedWhole(data, deps.redactor, signal)
+          : await encodeRedactedOnThread(data, deps.redactionPool, signal);
       return await archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
     } finally {
       release();

@@ -55,6 +55,15 @@ export async function readStoredJson(
   key: string,
   stepBytes = STORED_JSON_STEP_BYTES,
 ): Promise<string | null> {
+  return (await readStoredBytes(redis, key, stepBytes))?.toString('utf8') ?? null;
+}
+
+/** As readStoredJson, without decoding: the bytes in one buffer of their own. */
+export async function readStoredBytes(
+  redis: RedisClient,
+  key: string,
+  stepBytes = STORED_JSON_STEP_BYTES,
+): Promise<Buffer | null> {
   const source = await storedJsonSource(redis, key);
   if (source === null) return null;
   const whole = Buffer.allocUnsafe(source.length);
@@ -64,7 +73,7 @@ export async function readStoredJson(
     steps.push(source.read(offset, end).then((bytes) => bytes.copy(whole, offset)));
   }
   await Promise.all(steps);
-  return whole.toString('utf8');
+  return whole;
 }
 
 /**

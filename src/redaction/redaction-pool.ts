@@ -1,0 +1,228 @@
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import type { Logger } from '../logger.ts';
+import type { RedactionSummary } from './redactor.ts';
+import type { NameRules } from './sensitive-names.ts';
+import { transferable, type FromThread, type ThreadData, type ToThread } from './thread-messages.ts';
+
+/**
+ * Chunks (about 512 KiB each) a thread may have posted for one payload before the consumer
+ * takes them: enough that gzip never waits for the next, few enough to bound the memory.
+ */
+const CHUNKS_AHEAD = 2;
+
+/** Run from source (.ts, as the tests and benchmarks do) or built (.js). */
+const THREAD_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './redaction-thread.ts' : './redaction-thread.js',
+  import.meta.url,
+);
+
+/** The stored bytes are not JSON: no retry will change that. */
+export class InvalidJsonError extends Error {
+  override readonly name = 'InvalidJsonError';
+}
+
+export interface RedactedJson {
+  summary: RedactionSummary;
+  /**
+   * The redacted JSON in chunks, byte for byte `JSON.stringify(redactInPlace(JSON.parse(json)))`.
+   * Read it once; a thread that stops or fails midway makes it throw.
+   */
+  chunks: AsyncIterable<Buffer>;
+  /** Lets the thread drop the payload when the chunks are not read to their end. Idempotent. */
+  cancel: () => void;
+}
+
+export interface RedactionPoolOptions {
+  /** Threads at most; each starts on first need, so there are never more than payloads at once. */
+  threads: number;
+  rules?: NameRules;
+  /** Heap limits of each thread; one that runs out stops, failing only the payloads it held. */
+  resourceLimits?: ResourceLimits;
+  logger?: Logger;
+}
+
+interface Task {
+  redacted: { resolve: (summary: RedactionSummary) => void; reject: (error: Error) => void } | undefined;
+  chunks: Buffer[];
+  ended: boolean;
+  error: Error | undefined;
+  wake: (() => void) | undefined;
+}
+
+interface Thread {
+  worker: Worker;
+  tasks: Map<number, Task>;
+  post(message: ToThread, transfer?: ArrayBuffer[]): void;
+}
+
+function settle(task: Task, error: Error | undefined): void {
+  if (error !== undefined) {
+    if (task.redacted === undefined) task.error ??= error;
+    else task.redacted.reject(error);
+  } else {
+    task.ended = true;
+  }
+  task.redacted = undefined;
+  task.wake?.();
+  task.wake = undefined;
+}
+
+/**
+ * Parses, redacts and stringifies payloads again on worker threads, so the consumer's event
+ * loop (uploads, job locks, metrics) stays free and payloads archived at once use as many
+ * cores as there are threads: on one thread, redaction capped a consumer at one core whatever
+ * the concurrency (bench/RESULTS.md, benchmark 1).
+ *
+ * A payload's bytes move to the thread without a copy. Memory per payload in a thread: its
+ * JSON, the string and parsed value made from it (about 4x the JSON together, which the
+ * consumer's `maxRedactingBytes` bounds across payloads), and at most CHUNKS_AHEAD chunks of
+ * 512 KiB waiting for the consumer; per thread, about 16 MB for the runtime.
+ *
+ * A thread that dies (out of memory under `resourceLimits`, say) fails the payloads it held
+ * with an error, and a new one starts for the next payload.
+ */
+export class RedactionPool {
+  readonly #options: RedactionPoolOptions;
+  readonly #threads: Thread[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: RedactionPoolOptions) {
+    if (!Number.isInteger(options.threads) || options.threads < 1) {
+      throw new RangeError(`a redaction pool needs at least one thread, not ${String(options.threads)}`);
+    }
+    this.#options = options;
+  }
+
+  /** Threads running now. */
+  get size(): number {
+    return this.#threads.length;
+  }
+
+  /**
+   * Redacts `json` (UTF-8 JSON text) on a thread. `json` is given up: its memory moves to the
+   * thread and the Buffer is left empty. Resolves once the payload is parsed and redacted;
+   * rejects with InvalidJsonError when it is not JSON.
+   */
+  async redact(json: Buffer): Promise<RedactedJson> {
+    if (this.#closed) throw new Error('the redaction pool is closed');
+    const thread = this.#pick();
+    const id = this.#nextId;
+    this.#nextId += 1;
+    const task: Task = { redacted: undefined, chunks: [], ended: false, error: undefined, wake: undefined };
+    const summary = new Promise<RedactionSummary>((resolve, reject) => {
+      task.redacted = { resolve, reject };
+    });
+    thread.tasks.set(id, task);
+    const bytes = transferable(json);
+    thread.post({ type: 'redact', id, json: bytes }, [bytes.buffer]);
+    const cancel = (): void => {
+      if (!thread.tasks.delete(id)) return;
+      thread.post({ type: 'cancel', id });
+      settle(task, new Error('redaction cancelled'));
+    };
+    return { summary: await summary, chunks: chunksOf(thread, id, task, cancel), cancel };
+  }
+
+  /** Stops every thread; payloads still being redacted fail. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(this.#threads.map((thread) => thread.worker.terminate()));
+  }
+
+  /** An idle thread, else a new one while under the limit, else the least busy. */
+  #pick(): Thread {
+    const idle = this.#threads.find((thread) => thread.tasks.size === 0);
+    if (idle !== undefined) return idle;
+    if (this.#threads.length < this.#options.threads) return this.#start();
+    return this.#threads.reduce((least, thread) => (thread.tasks.size < least.tasks.size ? thread : least));
+  }
+
+  #start(): Thread {
+    const data: ThreadData = { rules: this.#options.rules ?? {}, chunksAhead: CHUNKS_AHEAD };
+    const worker = new Worker(THREAD_URL, {
+      workerData: data,
+      ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
+    });
+    // The consumer's connections keep the process alive; an idle thread must not.
+    worker.unref();
+    const thread: Thread = {
+      worker,
+      tasks: new Map(),
+      post: (message, transfer = []) => {
+        worker.postMessage(message, transfer);
+      },
+    };
+    let failure: Error | undefined;
+    worker.on('message', (message: FromThread) => {
+      const task = thread.tasks.get(message.id);
+      if (task === undefined) return;
+      switch (message.type) {
+        case 'redacted':
+          task.redacted?.resolve(message.summary);
+          task.redacted = undefined;
+          return;
+        case 'chunk':
+          task.chunks.push(
+            Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength),
+          );
+          task.wake?.();
+          task.wake = undefined;
+          return;
+        case 'end':
+          thread.tasks.delete(message.id);
+          settle(task, undefined);
+          return;
+        case 'failed':
+          thread.tasks.delete(message.id);
+          settle(
+            task,
+            message.invalidJson
+              ? new InvalidJsonError(message.message)
+              : new Error(`redaction failed: ${message.message}`),
+          );
+      }
+    });
+    worker.on('error', (error: Error) => {
+      failure = error;
+    });
+    worker.on('exit', (code: number) => {
+      this.#threads.splice(this.#threads.indexOf(thread), 1);
+      const why = this.#closed
+        ? 'the redaction pool is closed'
+        : `a redaction thread stopped (exit code ${String(code)}${failure === undefined ? '' : `: ${failure.message}`})`;
+      if (!this.#closed)
+        this.#options.logger?.warn({ code, err: failure?.message }, 'redaction thread stopped');
+      for (const task of thread.tasks.values()) settle(task, new Error(why, { cause: failure }));
+      thread.tasks.clear();
+    });
+    this.#threads.push(thread);
+    return thread;
+  }
+}
+
+/** The chunks a thread posts for one payload; each one taken lets the thread post another. */
+async function* chunksOf(
+  thread: Thread,
+  id: number,
+  task: Task,
+  cancel: () => void,
+): AsyncGenerator<Buffer, void, undefined> {
+  try {
+    for (;;) {
+      const chunk = task.chunks.shift();
+      if (chunk !== undefined) {
+        thread.post({ type: 'take', id });
+        yield chunk;
+        continue;
+      }
+      if (task.error !== undefined) throw task.error;
+      if (task.ended) return;
+      await new Promise<void>((resolve) => {
+        task.wake = resolve;
+      });
+    }
+  } finally {
+    cancel();
+  }
+}

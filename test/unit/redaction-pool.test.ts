@@ -1,0 +1,136 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { samplePayload } from '../../src/demo/sample-payload.ts';
+import { InvalidJsonError, RedactionPool } from '../../src/redaction/redaction-pool.ts';
+import { Redactor, type RedactionOptions } from '../../src/redaction/redactor.ts';
+
+const pools: RedactionPool[] = [];
+function pool(options: ConstructorParameters<typeof RedactionPool>[0]): RedactionPool {
+  const made = new RedactionPool(options);
+  pools.push(made);
+  return made;
+}
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((made) => made.close()));
+});
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<{ json: string; sizes: number[] }> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return { json: Buffer.concat(parts).toString('utf8'), sizes: parts.map((part) => part.length) };
+}
+
+/** What the event loop's path stores: parse, redact in place, stringify again. */
+function expected(json: string, rules: RedactionOptions = {}) {
+  const { value, summary } = new Redactor(rules).redactInPlace(JSON.parse(json) as unknown);
+  return { json: JSON.stringify(value), summary };
+}
+
+const secrets = {
+  request: {
+    url: 'https://bank.example/login?user=al&access_token=abc#x',
+    headers: { Authorization: 'Bearer x.y.z', 'X-Trace': 't-1' },
+    body: '{"password":"hunter2","note":"é 🎉"}',
+  },
+  custom_id: 'c-9',
+  keepme_token: 'visible',
+};
+
+describe('RedactionPool', () => {
+  it('stores what redacting on the event loop stores, for small and multi-chunk payloads, under the rules given', async () => {
+    const rules = { extra: ['custom_id'], keep: ['keepme_token'] };
+    const redaction = pool({ threads: 2, rules });
+    const small = JSON.stringify(secrets);
+    // Over 1 MiB: streamed in chunks of about 512 KiB rather than stringified as one string.
+    const large = JSON.stringify(samplePayload({ seed: 7, targetBytes: 3_000_000 }));
+    for (const json of [small, large]) {
+      const redacted = await redaction.redact(Buffer.from(json));
+      const want = expected(json, rules);
+      expect(redacted.summary).toEqual(want.summary);
+      const got = await collect(redacted.chunks);
+      expect(got.json).toBe(want.json);
+      if (json === large) {
+        expect(got.sizes.length).toBeGreaterThan(3);
+        expect(Math.max(...got.sizes)).toBeLessThan(1024 * 1024);
+      }
+    }
+    expect(expected(small, rules).json).toContain('"keepme_token":"visible"');
+    expect(expected(small, rules).json).not.toContain('c-9');
+  });
+
+  it('takes the bytes it is given without a copy, and copies a pooled Buffer instead of detaching the pool', async () => {
+    const redaction = pool({ threads: 1 });
+    // Larger than anything Node's pool hands out (Buffer.poolSize / 2).
+    const owned = Buffer.from(JSON.stringify({ filler: 'x'.repeat(Buffer.poolSize) }));
+    expect(owned.byteLength).toBe(owned.buffer.byteLength);
+    const pooled = Buffer.from('{"token":"t"}');
+    const neighbour = Buffer.from('still here');
+    expect(pooled.buffer).toBe(neighbour.buffer);
+    await collect((await redaction.redact(owned)).chunks);
+    expect(owned.length).toBe(0);
+    expect((await collect((await redaction.redact(pooled)).chunks)).json).toBe('{"token":"[REDACTED]"}');
+    expect(neighbour.toString()).toBe('still here');
+  });
+
+  it('runs payloads at once on up to its threads, and never more threads than payloads', async () => {
+    const redaction = pool({ threads: 2 });
+    const json = JSON.stringify(samplePayload({ seed: 3, targetBytes: 200_000 }));
+    const one = await redaction.redact(Buffer.from(json));
+    expect(redaction.size).toBe(1);
+    await collect(one.chunks);
+    await collect((await redaction.redact(Buffer.from(json))).chunks);
+    expect(redaction.size).toBe(1);
+    const many = await Promise.all(
+      Array.from({ length: 6 }, async () => collect((await redaction.redact(Buffer.from(json))).chunks)),
+    );
+    expect(redaction.size).toBe(2);
+    for (const got of many) expect(got.json).toBe(expected(json).json);
+  });
+
+  it('rejects bytes that are not JSON with InvalidJsonError and goes on', async () => {
+    const redaction = pool({ threads: 1 });
+    await expect(redaction.redact(Buffer.from('{"a":'))).rejects.toBeInstanceOf(InvalidJsonError);
+    expect((await collect((await redaction.redact(Buffer.from('[1]'))).chunks)).json).toBe('[1]');
+  });
+
+  it('drops a payload read only in part, so its thread takes the next', async () => {
+    const redaction = pool({ threads: 2 });
+    const json = JSON.stringify(samplePayload({ seed: 5, targetBytes: 4_000_000 }));
+    const redacted = await redaction.redact(Buffer.from(json));
+    for await (const chunk of redacted.chunks) {
+      expect(chunk.length).toBeGreaterThan(0);
+      break;
+    }
+    const unread = await redaction.redact(Buffer.from(json));
+    unread.cancel();
+    await expect(collect(unread.chunks)).rejects.toThrow('redaction cancelled');
+    expect((await collect((await redaction.redact(Buffer.from(json))).chunks)).json).toBe(
+      expected(json).json,
+    );
+    // Each was idle again for the next: no second thread was needed.
+    expect(redaction.size).toBe(1);
+  });
+
+  it('fails only the payloads of a thread that runs out of memory, and starts a new thread for the next', async () => {
+    const redaction = pool({ threads: 1, resourceLimits: { maxOldGenerationSizeMb: 24 } });
+    const huge = JSON.stringify(samplePayload({ seed: 9, targetBytes: 40_000_000 }));
+    await expect(redaction.redact(Buffer.from(huge))).rejects.toThrow(/redaction thread stopped/);
+    expect(redaction.size).toBe(0);
+    expect((await collect((await redaction.redact(Buffer.from('{"pin":1234}'))).chunks)).json).toBe(
+      '{"pin":"[REDACTED]"}',
+    );
+  });
+
+  it('fails what it holds when closed, and refuses more', async () => {
+    const redaction = pool({ threads: 1 });
+    const pending = redaction.redact(
+      Buffer.from(JSON.stringify(samplePayload({ seed: 2, targetBytes: 8_000_000 }))),
+    );
+    await redaction.close();
+    await expect(pending).rejects.toThrow('the redaction pool is closed');
+    await expect(redaction.redact(Buffer.from('{}'))).rejects.toThrow('the redaction pool is closed');
+  });
+
+  it('needs at least one thread', () => {
+    expect(() => new RedactionPool({ threads: 0 })).toThrow(RangeError);
+  });
+});
