@@ -2,13 +2,26 @@ import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Logger } from '../logger.ts';
 import type { RedactionSummary } from './redactor.ts';
 import type { NameRules } from './sensitive-names.ts';
-import { transferable, type FromThread, type ThreadData, type ToThread } from './thread-messages.ts';
+import {
+  SharedSlots,
+  transferable,
+  type FromThread,
+  type ThreadData,
+  type ToThread,
+} from './thread-messages.ts';
 
 /**
  * Chunks (about 512 KiB each) a thread may have posted for one payload before the consumer
  * takes them: enough that gzip never waits for the next, few enough to bound the memory.
  */
 const CHUNKS_AHEAD = 2;
+/**
+ * Shared slots per thread (SharedSlots): the chunks ahead of two payloads at once. A chunk is
+ * about 512 KiB, a small payload's whole JSON up to 1 MiB; a larger one, or one with no slot
+ * free, goes in a buffer of its own.
+ */
+const SLOTS = 4;
+const SLOT_BYTES = 1024 * 1024;
 
 /** Run from source (.ts, as the tests and benchmarks do) or built (.js). */
 const THREAD_URL = new URL(
@@ -76,7 +89,8 @@ function settle(task: Task, error: Error | undefined): void {
  * A payload's bytes move to the thread without a copy. Memory per payload in a thread: its
  * JSON, the string and parsed value made from it (about 4x the JSON together, which the
  * consumer's `maxRedactingBytes` bounds across payloads), and at most CHUNKS_AHEAD chunks of
- * 512 KiB waiting for the consumer; per thread, about 16 MB for the runtime.
+ * 512 KiB waiting for the consumer; per thread, about 16 MB for the runtime and 4 MiB of
+ * slots its chunks pass through.
  *
  * A thread that dies (out of memory under `resourceLimits`, say) fails the payloads it held
  * with an error, and a new one starts for the next payload.
@@ -139,7 +153,14 @@ export class RedactionPool {
   }
 
   #start(): Thread {
-    const data: ThreadData = { rules: this.#options.rules ?? {}, chunksAhead: CHUNKS_AHEAD };
+    const slots = SharedSlots.create(SLOTS, SLOT_BYTES);
+    const data: ThreadData = {
+      rules: this.#options.rules ?? {},
+      chunksAhead: CHUNKS_AHEAD,
+      slab: slots.slab,
+      states: slots.states.buffer as SharedArrayBuffer,
+      slotBytes: slots.slotBytes,
+    };
     const worker = new Worker(THREAD_URL, {
       workerData: data,
       ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
@@ -155,6 +176,8 @@ export class RedactionPool {
     };
     let failure: Error | undefined;
     worker.on('message', (message: FromThread) => {
+      // Copied out (or freed) whatever became of its payload: the thread reuses the slot.
+      const slotted = message.type === 'slotted' ? slots.copyOut(message.slot, message.length) : undefined;
       const task = thread.tasks.get(message.id);
       if (task === undefined) return;
       switch (message.type) {
@@ -163,8 +186,11 @@ export class RedactionPool {
           task.redacted = undefined;
           return;
         case 'chunk':
+        case 'slotted':
           task.chunks.push(
-            Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength),
+            message.type === 'slotted'
+              ? (slotted as Buffer)
+              : Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength),
           );
           task.wake?.();
           task.wake = undefined;
@@ -212,7 +238,7 @@ async function* chunksOf(
     for (;;) {
       const chunk = task.chunks.shift();
       if (chunk !== undefined) {
-        thread.post({ type: 'take', id });
+        if (!task.ended) thread.post({ type: 'take', id });
         yield chunk;
         continue;
       }

@@ -2,17 +2,25 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { jsonChunks, ONE_STRING_CHARS } from '../encoding/json-chunks.ts';
 import { MAX_BLOCK_BYTES } from '../encoding/parallel-gzip.ts';
 import { Redactor } from './redactor.ts';
-import { transferable, type FromThread, type ThreadData, type ToThread } from './thread-messages.ts';
+import {
+  SharedSlots,
+  transferable,
+  type FromThread,
+  type ThreadData,
+  type ToThread,
+} from './thread-messages.ts';
 
 /**
  * A redaction thread (src/redaction/redaction-pool.ts): parses the JSON it is handed, redacts
- * it, posts the summary, then posts the redacted JSON in chunks of about 512 KiB (one gzip
+ * it, and posts the summary and the redacted JSON in chunks of about 512 KiB (one gzip
  * block), never more than `chunksAhead` of them before the main thread has taken them.
  */
 const port = parentPort;
 if (port === null) throw new Error('redaction-thread.ts runs as a worker thread (RedactionPool)');
-const { rules, chunksAhead } = workerData as ThreadData;
+const { rules, chunksAhead, slab, states, slotBytes } = workerData as ThreadData;
 const redactor = new Redactor(rules);
+const slots = new SharedSlots(slab, states, slotBytes);
+const allocate = (bytes: number): Buffer => slots.take(bytes) ?? Buffer.allocUnsafe(bytes);
 
 interface Task {
   credit: number;
@@ -35,18 +43,32 @@ async function redact(id: number, json: Uint8Array, task: Task): Promise<void> {
     return;
   }
   const { summary } = redactor.redactInPlace(value);
-  post({ type: 'redacted', id, summary });
-  for (const chunk of jsonChunks(value, MAX_BLOCK_BYTES, ONE_STRING_CHARS, text.length)) {
+  // Posted with the first chunk, and a small payload's end with it: the main thread wakes once.
+  let redacted = false;
+  for (const chunk of jsonChunks(value, MAX_BLOCK_BYTES, ONE_STRING_CHARS, text.length, allocate)) {
+    if (!redacted) {
+      post({ type: 'redacted', id, summary });
+      redacted = true;
+    }
     while (task.credit === 0 && !task.cancelled) {
       await new Promise<void>((resolve) => {
         task.wake = resolve;
       });
     }
-    if (task.cancelled) return;
+    if (task.cancelled) {
+      slots.release(slots.slotOf(chunk));
+      return;
+    }
     task.credit -= 1;
-    const bytes = transferable(chunk);
-    post({ type: 'chunk', id, chunk: bytes }, [bytes.buffer]);
+    const slot = slots.slotOf(chunk);
+    if (slot >= 0) {
+      post({ type: 'slotted', id, slot, length: chunk.length });
+    } else {
+      const bytes = transferable(chunk);
+      post({ type: 'chunk', id, chunk: bytes }, [bytes.buffer]);
+    }
   }
+  if (!redacted) post({ type: 'redacted', id, summary });
   post({ type: 'end', id });
 }
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { InvalidJsonError, RedactionPool } from '../../src/redaction/redaction-pool.ts';
 import { Redactor, type RedactionOptions } from '../../src/redaction/redactor.ts';
+import { SharedSlots } from '../../src/redaction/thread-messages.ts';
 
 const pools: RedactionPool[] = [];
 function pool(options: ConstructorParameters<typeof RedactionPool>[0]): RedactionPool {
@@ -42,7 +43,9 @@ describe('RedactionPool', () => {
     const small = JSON.stringify(secrets);
     // Over 1 MiB: streamed in chunks of about 512 KiB rather than stringified as one string.
     const large = JSON.stringify(samplePayload({ seed: 7, targetBytes: 3_000_000 }));
-    for (const json of [small, large]) {
+    // One string (under 1 MiB of characters) but over 1 MiB of UTF-8: too large for a slot.
+    const wide = JSON.stringify({ body: 'é'.repeat(600_000), token: 't' });
+    for (const json of [small, large, wide]) {
       const redacted = await redaction.redact(Buffer.from(json));
       const want = expected(json, rules);
       expect(redacted.summary).toEqual(want.summary);
@@ -128,6 +131,24 @@ describe('RedactionPool', () => {
     await redaction.close();
     await expect(pending).rejects.toThrow('the redaction pool is closed');
     await expect(redaction.redact(Buffer.from('{}'))).rejects.toThrow('the redaction pool is closed');
+  });
+
+  it('hands out each shared slot once until it is copied out or released, and none for chunks larger than a slot', () => {
+    const slots = SharedSlots.create(2, 1024);
+    const first = slots.take(10);
+    const second = slots.take(1024);
+    expect(first?.length).toBe(10);
+    expect(slots.take(1)).toBeUndefined();
+    expect(slots.slotOf(second ?? Buffer.alloc(0))).toBe(1);
+    expect(slots.slotOf(Buffer.alloc(10))).toBe(-1);
+    first?.write('0123456789');
+    const copy = slots.copyOut(0, 10);
+    expect(copy.toString()).toBe('0123456789');
+    expect(copy.buffer).not.toBe(slots.slab);
+    expect(slots.take(1025)).toBeUndefined();
+    expect(slots.slotOf(slots.take(5) ?? Buffer.alloc(0))).toBe(0);
+    slots.release(1);
+    expect(slots.slotOf(slots.take(5) ?? Buffer.alloc(0))).toBe(1);
   });
 
   it('needs at least one thread', () => {
