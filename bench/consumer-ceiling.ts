@@ -55,7 +55,8 @@ const encodeRedacted = (payload: BenchPayload, level: number, gzipParallelism?: 
   encodeJson(redactedJson(payload), countingSink, { gzipLevel: level, gzipParallelism });
 /** The consumer's path for payloads of up to 16 MiB: parse, redact in place, stringify again. */
 const encodeParsed = (payload: BenchPayload, level: number, gzipParallelism?: number) => {
-  const json = payload.bytes.toString('utf8');
+  // A fresh copy first, as on a redaction thread: the consumer reads both from Redis into one.
+  const json = Buffer.from(payload.bytes).toString('utf8');
   const { value } = new Redactor().redactInPlace(JSON.parse(json) as unknown);
   return encodePayload(value, countingSink, { gzipLevel: level, gzipParallelism, jsonLength: json.length });
 };
@@ -249,9 +250,8 @@ interface ConcurrencyResult {
  * at a time (level 6), with the default gzip parallelism (every core) and with one block at a
  * time.
  */
-async function concurrency(ctx: BenchContext): Promise<ConcurrencyResult> {
-  const payload = benchPayload(ctx.quick ? 1e6 : 10e6);
-  const count = 4;
+async function concurrency(ctx: BenchContext, size: number, count: number): Promise<ConcurrencyResult> {
+  const payload = benchPayload(size);
   ctx.log(`concurrency: ${count} x ${payload.label} at 1, 2 and 4 at once`);
   const lanes =
     (n: number, gzipParallelism?: number, encode = encodeDefault) =>
@@ -498,11 +498,63 @@ function bestOf(rows: EndToEndRow[]): EndToEndRow[] {
   return [...best.values()];
 }
 
+/** The concurrency rows of one payload size: with redaction threads, on the event loop, and with gzipParallelism 1. */
+function concurrencyTable(scaling: ConcurrencyResult): string {
+  return table(
+    [
+      'at once',
+      'redaction',
+      'gzip parallelism',
+      'aggregate MB/s',
+      'vs one at a time',
+      'threads / event loop',
+    ],
+    [1, 2, 4]
+      .map((n) => [
+        n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)',
+        `${availableParallelism()} threads (default)`,
+        `${availableParallelism()} (default)`,
+        fixed(scaling.mbps[n] ?? Number.NaN, 1),
+        n === 1 ? '1.00x' : ratio(n === 2 ? scaling.ratio2 : scaling.ratio4),
+        ratio(scaling.threadsVsLoop[n] ?? Number.NaN),
+      ])
+      .concat(
+        [1, 2, 4].map((n) => [
+          n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)',
+          'event loop',
+          `${availableParallelism()} (default)`,
+          fixed(scaling.loop[n] ?? Number.NaN, 1),
+          n === 1 ? '1.00x' : ratio(n === 2 ? scaling.ratio2Loop : scaling.ratio4Loop),
+          '',
+        ]),
+        [
+          [
+            '1',
+            `${availableParallelism()} threads (default)`,
+            '1',
+            fixed(scaling.single[1] ?? Number.NaN, 1),
+            '1.00x',
+            '',
+          ],
+          [
+            '2 (= cores)',
+            `${availableParallelism()} threads (default)`,
+            '1',
+            fixed(scaling.single[2] ?? Number.NaN, 1),
+            ratio(scaling.ratio2SingleThreaded),
+            '',
+          ],
+        ],
+      ),
+  );
+}
+
 await runBench('consumer-ceiling', async (ctx) => {
   const shapes = payloadSizes(ctx.quick).map((size) => describePayload(benchPayload(size)));
   const rows = await perPayload(ctx);
   const levelResult = await levels(ctx);
-  const scaling = await concurrency(ctx);
+  const scaling = await concurrency(ctx, ctx.quick ? 1e6 : 10e6, 4);
+  const smallScaling = ctx.quick ? undefined : await concurrency(ctx, 1e6, 16);
   const e2e = bestOf(await endToEnd(ctx));
   const breakdown = await stages(ctx);
 
@@ -555,7 +607,7 @@ await runBench('consumer-ceiling', async (ctx) => {
   });
   headline.push({
     benchmark: '1 consumer ceiling',
-    metric: `aggregate at the consumer's concurrency (4 at once, ${scaling.payload.label}, level 6), redaction threads / redacting on the event loop (2 at once ${ratio(scaling.threadsVsLoop[2] ?? Number.NaN)}, 1 at a time ${ratio(scaling.threadsVsLoop[1] ?? Number.NaN)})`,
+    metric: `aggregate at the consumer's concurrency (4 at once, ${scaling.payload.label}, level 6), redaction threads / redacting on the event loop (2 at once ${ratio(scaling.threadsVsLoop[2] ?? Number.NaN)}, 1 at a time ${ratio(scaling.threadsVsLoop[1] ?? Number.NaN)}${smallScaling === undefined ? '' : `; ${smallScaling.payload.label}: 4 at once ${ratio(smallScaling.threadsVsLoop[4] ?? Number.NaN)}, 2 ${ratio(smallScaling.threadsVsLoop[2] ?? Number.NaN)}, 1 ${ratio(smallScaling.threadsVsLoop[1] ?? Number.NaN)}`})`,
     goal: '—',
     measured: ratio(scaling.threadsVsLoop[4] ?? Number.NaN),
     met: undefined,
@@ -688,55 +740,17 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     `### Concurrency: ${scaling.count} x ${scaling.payload.label} through the default path at level 6, one, two and four at a time in one process`,
     '',
-    table(
-      [
-        'at once',
-        'redaction',
-        'gzip parallelism',
-        'aggregate MB/s',
-        'vs one at a time',
-        'threads / event loop',
-      ],
-      [1, 2, 4]
-        .map((n) => [
-          n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)',
-          `${availableParallelism()} threads (default)`,
-          `${availableParallelism()} (default)`,
-          fixed(scaling.mbps[n] ?? Number.NaN, 1),
-          n === 1 ? '1.00x' : ratio(n === 2 ? scaling.ratio2 : scaling.ratio4),
-          ratio(scaling.threadsVsLoop[n] ?? Number.NaN),
-        ])
-        .concat(
-          [1, 2, 4].map((n) => [
-            n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)',
-            'event loop',
-            `${availableParallelism()} (default)`,
-            fixed(scaling.loop[n] ?? Number.NaN, 1),
-            n === 1 ? '1.00x' : ratio(n === 2 ? scaling.ratio2Loop : scaling.ratio4Loop),
-            '',
-          ]),
-          [
-            [
-              '1',
-              `${availableParallelism()} threads (default)`,
-              '1',
-              fixed(scaling.single[1] ?? Number.NaN, 1),
-              '1.00x',
-              '',
-            ],
-            [
-              '2 (= cores)',
-              `${availableParallelism()} threads (default)`,
-              '1',
-              fixed(scaling.single[2] ?? Number.NaN, 1),
-              ratio(scaling.ratio2SingleThreaded),
-              '',
-            ],
-          ],
-        ),
-    ),
+    concurrencyTable(scaling),
     '',
     `One payload already keeps more than one core busy (parse, redaction and stringify on a redaction thread, SHA-256 on the event loop, gzip blocks on libuv's pool): CPU per MB one at a time ${fixed(scaling.cpuPerMbSingleMs, 1)} ms. On ${availableParallelism()} cores the aggregate can only grow by cores / cores-used-by-one; what two at once add over one single-threaded pipeline (gzipParallelism 1) is ${ratio(scaling.ratio2VsSingleThreaded)}. Redacting on the event loop, payloads at once shared one thread for their parse, redaction and stringify whatever the cores; "threads / event loop" is the redaction threads' aggregate over that, same rounds.`,
+    ...(smallScaling === undefined
+      ? []
+      : [
+          '',
+          `The same with ${smallScaling.count} x ${smallScaling.payload.label} (each one string, not streamed):`,
+          '',
+          concurrencyTable(smallScaling),
+        ]),
     '',
     `### Gzip level trade-off (${levelResult.payload.label}, the default path)`,
     '',
@@ -824,7 +838,7 @@ await runBench('consumer-ceiling', async (ctx) => {
   }
   const redactionOff = e2e.find((r) => r.variant.includes('redaction off') && r.label === level6?.label);
   const tuning = [
-    `Redaction threads (src/redaction/redaction-pool.ts, \`DEBUG_ARCHIVE_REDACTION_THREADS\`, default the cores): a payload of up to 16 MiB that the consumer redacts is handed, bytes moved rather than copied, to a worker thread that parses, redacts and stringifies it again and hands back 512 KiB chunks (at most two ahead of gzip); SHA-256, gzip and base64 stay where they were. Before, all of that ran on the event loop, so payloads archived at once shared one core for it whatever the machine, and a 16 MiB parse held up the consumer's uploads and job locks. Same bytes stored (checked every run, and by test/unit/redaction-pool.test.ts). Aggregate, ${scaling.count} x ${scaling.payload.label} at level 6, same rounds: ${[1, 2, 4].map((n) => `${n} at once ${fixed(scaling.loop[n] ?? Number.NaN, 1)} -> ${fixed(scaling.mbps[n] ?? Number.NaN, 1)} MB/s (${ratio(scaling.threadsVsLoop[n] ?? Number.NaN)})`).join(', ')}. One payload at a time, per size: the per-payload table's two "whole" columns.`,
+    `Redaction threads (src/redaction/redaction-pool.ts, \`DEBUG_ARCHIVE_REDACTION_THREADS\`, default the cores): a payload of up to 16 MiB that the consumer redacts is handed, bytes moved rather than copied, to a worker thread that parses, redacts and stringifies it again and hands back 512 KiB chunks (at most two ahead of gzip); SHA-256, gzip and base64 stay where they were. Before, all of that ran on the event loop, so payloads archived at once shared one core for it whatever the machine, and a 16 MiB parse held up the consumer's uploads and job locks. Same bytes stored (checked every run, and by test/unit/redaction-pool.test.ts). Aggregate at level 6, event loop -> threads, same rounds: ${[scaling, ...(smallScaling === undefined ? [] : [smallScaling])].map((one) => `${one.count} x ${one.payload.label}: ${[1, 2, 4].map((n) => `${n} at once ${fixed(one.loop[n] ?? Number.NaN, 1)} -> ${fixed(one.mbps[n] ?? Number.NaN, 1)} MB/s (${ratio(one.threadsVsLoop[n] ?? Number.NaN)})`).join(', ')}`).join('; ')}. One payload at a time, per size: the per-payload table's two "whole" columns.`,
     '',
     "Redaction in pieces (src/redaction/redact-stored-json.ts) for payloads over 16 MiB: the stored JSON is read in 1 MiB GETRANGE steps, a byte scanner finds each value's extent, values of up to 64 KiB are parsed and redacted whole and passed through as stored when nothing in them changed, larger objects and arrays are opened. Before, every payload the consumer redacted was read whole as one string, parsed, redacted and stringified again, as payloads of up to 16 MiB still are (faster there: native parse and stringify). Both give the same bytes (checked every run, and by test/unit/redact-stored-json.test.ts). What it buys is memory: see benchmark 7 (before this change, the run of 2026-11-23T19:39 recorded 715 MB of growth for the 200 MB payload, 3.7x its JSON). Speed, whole against in pieces from the same bytes in memory, same rounds (the GET of the whole as one string, which only the whole path needs, is left out):",
     '',

@@ -68,6 +68,18 @@ interface Thread {
   post(message: ToThread, transfer?: ArrayBuffer[]): void;
 }
 
+/** A thread holding payloads keeps the process alive until they are done; an idle one does not. */
+function hold(thread: Thread, id: number, task: Task): void {
+  if (thread.tasks.size === 0) thread.worker.ref();
+  thread.tasks.set(id, task);
+}
+
+function letGo(thread: Thread, id: number): boolean {
+  const held = thread.tasks.delete(id);
+  if (held && thread.tasks.size === 0) thread.worker.unref();
+  return held;
+}
+
 function settle(task: Task, error: Error | undefined): void {
   if (error !== undefined) {
     if (task.redacted === undefined) task.error ??= error;
@@ -127,11 +139,11 @@ export class RedactionPool {
     const summary = new Promise<RedactionSummary>((resolve, reject) => {
       task.redacted = { resolve, reject };
     });
-    thread.tasks.set(id, task);
+    hold(thread, id, task);
     const bytes = transferable(json);
     thread.post({ type: 'redact', id, json: bytes }, [bytes.buffer]);
     const cancel = (): void => {
-      if (!thread.tasks.delete(id)) return;
+      if (!letGo(thread, id)) return;
       thread.post({ type: 'cancel', id });
       settle(task, new Error('redaction cancelled'));
     };
@@ -163,9 +175,10 @@ export class RedactionPool {
     };
     const worker = new Worker(THREAD_URL, {
       workerData: data,
+      // The thread is a module file: a parent run with `--input-type` (node -e) would fail it.
+      execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type')),
       ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
     });
-    // The consumer's connections keep the process alive; an idle thread must not.
     worker.unref();
     const thread: Thread = {
       worker,
@@ -196,11 +209,11 @@ export class RedactionPool {
           task.wake = undefined;
           return;
         case 'end':
-          thread.tasks.delete(message.id);
+          letGo(thread, message.id);
           settle(task, undefined);
           return;
         case 'failed':
-          thread.tasks.delete(message.id);
+          letGo(thread, message.id);
           settle(
             task,
             message.invalidJson

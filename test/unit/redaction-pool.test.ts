@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { InvalidJsonError, RedactionPool } from '../../src/redaction/redaction-pool.ts';
@@ -149,6 +150,22 @@ describe('RedactionPool', () => {
     expect(slots.slotOf(slots.take(5) ?? Buffer.alloc(0))).toBe(0);
     slots.release(1);
     expect(slots.slotOf(slots.take(5) ?? Buffer.alloc(0))).toBe(1);
+  });
+
+  it('keeps the process alive while a payload is being redacted, and lets it exit once idle', () => {
+    const script = [
+      `import { RedactionPool } from ${JSON.stringify(new URL('../../src/redaction/redaction-pool.ts', import.meta.url).href)};`,
+      'const redacted = await new RedactionPool({ threads: 1 }).redact(Buffer.from(\'{"pin":1}\'));',
+      "let json = ''; for await (const chunk of redacted.chunks) json += chunk;",
+      'console.log(json);',
+    ].join('\n');
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout.trim()).toBe('{"pin":"[REDACTED]"}');
   });
 
   it('needs at least one thread', () => {
