@@ -127,7 +127,7 @@ await runBench('stringify', async (ctx) => {
     },
   ];
   const markdown = [
-    `The value encoder's stringify stage (\`encodePayload\`; the consumer itself no longer stringifies payloads: it redacts the stored JSON in pieces). Same payload objects as benchmark 1. "native" is \`JSON.stringify(value)\` (a string); "native + bytes" adds \`Buffer.from(json)\`, the UTF-8 bytes a gzip stage needs; "ours" drains \`jsonChunks(value, ${JSON_CHUNK_BYTES / 1024} KiB)\` told the JSON's length (as \`encodePayload\` is when its caller knows it): one \`JSON.stringify\` for a value of at most ${ONE_STRING_CHARS / 1024 / 1024} MiB of JSON, JSONStream per array beyond (UTF-8 chunks); "streamed" forces the JSONStream path at every size; bfj is \`bfj.stringify(value)\` with its defaults. Ratios are medians of per-round ratios, interleaved.`,
+    `The value encoder's stringify stage (\`encodePayload\`, and the consumer's redaction threads for the payloads they redact whole, up to 16 MiB; a payload with nothing to redact is not stringified again, a larger one is redacted in pieces). Same payload objects as benchmark 1. "native" is \`JSON.stringify(value)\` (a string); "native + bytes" adds \`Buffer.from(json)\`, the UTF-8 bytes a gzip stage needs; "ours" drains \`jsonChunks(value, ${JSON_CHUNK_BYTES / 1024} KiB)\` told the JSON's length (as \`encodePayload\` is when its caller knows it): one \`JSON.stringify\` for a value of at most ${ONE_STRING_CHARS / 1024 / 1024} MiB of JSON, JSONStream per array beyond (UTF-8 chunks); "streamed" forces the JSONStream path at every size; bfj is \`bfj.stringify(value)\` with its defaults. Ratios are medians of per-round ratios, interleaved.`,
     '',
     table(
       [

@@ -175,8 +175,6 @@ export class RedactionPool {
     };
     const worker = new Worker(THREAD_URL, {
       workerData: data,
-      // The thread is a module file: a parent run with `--input-type` (node -e) would fail it.
-      execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type')),
       ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
     });
     worker.unref();

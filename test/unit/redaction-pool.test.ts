@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { InvalidJsonError, RedactionPool } from '../../src/redaction/redaction-pool.ts';
@@ -159,10 +162,9 @@ describe('RedactionPool', () => {
       "let json = ''; for await (const chunk of redacted.chunks) json += chunk;",
       'console.log(json);',
     ].join('\n');
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
+    const file = join(mkdtempSync(join(tmpdir(), 'redaction-pool-')), 'redact-once.mjs');
+    writeFileSync(file, script);
+    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout.trim()).toBe('{"pin":"[REDACTED]"}');
