@@ -18,6 +18,8 @@ export interface ConsumerChildConfig {
   gzipLevel?: number;
   /** Redaction is on by default in the consumer; false stores payloads as they came. */
   redaction?: boolean;
+  /** Redaction threads; 0 redacts on the event loop, where this process observes its GC. */
+  redactionThreads?: number;
 }
 
 export interface ConsumerMessage {
@@ -78,6 +80,7 @@ const consumer = await startArchiveConsumer({
   credentials: config.credentials,
   ...(config.concurrency === undefined ? {} : { concurrency: config.concurrency }),
   ...(config.gzipLevel === undefined ? {} : { gzipLevel: config.gzipLevel }),
+  ...(config.redactionThreads === undefined ? {} : { redactionThreads: config.redactionThreads }),
   ...(config.redaction === false ? { redaction: false as const } : {}),
   logger: pino({ level: 'error' }, pino.destination(2)),
 });
