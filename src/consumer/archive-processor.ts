@@ -91,6 +91,11 @@ async function writeTaskIndex(s3: S3Client, bucket: string, key: string, signal:
   );
 }
 
+/** The stored bytes are not JSON: no attempt can archive them, so the job fails for good. */
+function notJson(data: ArchiveJobData, error: unknown): UnrecoverableError {
+  return new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
+}
+
 type Sink = (body: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<LayerStats>;
 /**
  * Payloads of up to this much JSON that need redaction here are parsed, redacted and
@@ -162,7 +167,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     try {
       value = JSON.parse(json);
     } catch (error) {
-      throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
+      throw notJson(data, error);
     }
     const redacted = redactor.redactInPlace(value);
     return {
@@ -180,15 +185,9 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   ): Promise<{ encode: Encode; redaction: string } | null> => {
     const json = await readStoredBytes(deps.redis, ledger.payloadKey(data.payloadId));
     if (json === null) return null;
-    let redacted;
-    try {
-      redacted = await pool.redact(json);
-    } catch (error) {
-      if (error instanceof InvalidJsonError) {
-        throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${error.message}`);
-      }
-      throw error;
-    }
+    const redacted = await pool.redact(json).catch((error: unknown) => {
+      throw error instanceof InvalidJsonError ? notJson(data, error) : error;
+    });
     const { chunks, cancel } = redacted;
     return {
       encode: async (sink) => {
@@ -215,9 +214,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       try {
         yield* redactStoredJson(source, pieces);
       } catch (error) {
-        if (error instanceof SyntaxError || error instanceof MalformedJsonError) {
-          throw new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
-        }
+        if (error instanceof SyntaxError || error instanceof MalformedJsonError) throw notJson(data, error);
         throw error;
       }
     };
