@@ -152,6 +152,9 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
         threads: settings.redactionThreads,
         rules: { extra: rules.extra, keep: rules.keep },
         logger,
+        onThreadStopped: () => {
+          instrumentation.redactionThreadStopped();
+        },
       });
       releases.push(() => pool.close());
       redactionPool = pool;

@@ -78,6 +78,10 @@ export function instrumentConsumer(deps: ConsumerInstrumentationDeps) {
         metrics.archivesInFlight.dec();
       }
     },
+    /** Counts a redaction thread that stopped on its own. */
+    redactionThreadStopped(): void {
+      metrics.redactionThreadExits.inc();
+    },
     /** Counts a failed attempt; `final` when the payload now waits in the failed set. */
     failed(error: unknown, final: boolean): void {
       metrics.uploadFailures.inc({ error_class: classifyError(error), final: String(final) });

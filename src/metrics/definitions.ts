@@ -138,6 +138,11 @@ export function consumerMetrics(registry: Registry, collectors: ConsumerCollecto
       help: 'Scrapes that could not read the queue depth from Redis.',
       registers: [registry],
     }),
+    redactionThreadExits: new Counter({
+      name: `${METRIC_PREFIX}redaction_thread_exits_total`,
+      help: 'Redaction threads that stopped on their own (out of memory, say); the attempts of the payloads they held failed and are retried.',
+      registers: [registry],
+    }),
     archived: new Counter({
       name: `${METRIC_PREFIX}archived_payloads_total`,
       help: 'Payloads archived (upload confirmed by S3).',

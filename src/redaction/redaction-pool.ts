@@ -52,6 +52,8 @@ export interface RedactionPoolOptions {
   /** Heap limits of each thread; one that runs out stops, failing only the payloads it held. */
   resourceLimits?: ResourceLimits;
   logger?: Logger;
+  /** Told of each thread that stops on its own (not by close), after its payloads have failed. */
+  onThreadStopped?: (error: Error | undefined) => void;
 }
 
 interface Task {
@@ -232,6 +234,7 @@ export class RedactionPool {
         this.#options.logger?.warn({ code, err: failure?.message }, 'redaction thread stopped');
       for (const task of thread.tasks.values()) settle(task, new Error(why, { cause: failure }));
       thread.tasks.clear();
+      if (!this.#closed) this.#options.onThreadStopped?.(failure);
     });
     this.#threads.push(thread);
     return thread;

@@ -118,22 +118,31 @@ describe('RedactionPool', () => {
   });
 
   it('fails only the payloads of a thread that runs out of memory, and starts a new thread for the next', async () => {
-    const redaction = pool({ threads: 1, resourceLimits: { maxOldGenerationSizeMb: 24 } });
+    const stopped: (Error | undefined)[] = [];
+    const redaction = pool({
+      threads: 1,
+      resourceLimits: { maxOldGenerationSizeMb: 24 },
+      onThreadStopped: (error) => stopped.push(error),
+    });
     const huge = JSON.stringify(samplePayload({ seed: 9, targetBytes: 40_000_000 }));
     await expect(redaction.redact(Buffer.from(huge))).rejects.toThrow(/redaction thread stopped/);
     expect(redaction.size).toBe(0);
+    expect(stopped).toHaveLength(1);
+    expect(stopped[0]?.message).toMatch(/memory/i);
     expect((await collect((await redaction.redact(Buffer.from('{"pin":1234}'))).chunks)).json).toBe(
       '{"pin":"[REDACTED]"}',
     );
   });
 
   it('fails what it holds when closed, and refuses more', async () => {
-    const redaction = pool({ threads: 1 });
+    const stopped: unknown[] = [];
+    const redaction = pool({ threads: 1, onThreadStopped: (error) => stopped.push(error) });
     const pending = redaction.redact(
       Buffer.from(JSON.stringify(samplePayload({ seed: 2, targetBytes: 8_000_000 }))),
     );
     await redaction.close();
     await expect(pending).rejects.toThrow('the redaction pool is closed');
+    expect(stopped).toEqual([]);
     await expect(redaction.redact(Buffer.from('{}'))).rejects.toThrow('the redaction pool is closed');
   });
 
