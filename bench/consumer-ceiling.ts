@@ -500,6 +500,11 @@ function bestOf(rows: EndToEndRow[]): EndToEndRow[] {
 
 /** The concurrency rows of one payload size: with redaction threads, on the event loop, and with gzipParallelism 1. */
 function concurrencyTable(scaling: ConcurrencyResult): string {
+  const atOnce = (n: number): string => (n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)');
+  const threads = `${availableParallelism()} threads (default)`;
+  const gzip = `${availableParallelism()} (default)`;
+  const vsOne = (n: number, two: number, four: number): string =>
+    n === 1 ? '1.00x' : ratio(n === 2 ? two : four);
   return table(
     [
       'at once',
@@ -509,43 +514,32 @@ function concurrencyTable(scaling: ConcurrencyResult): string {
       'vs one at a time',
       'threads / event loop',
     ],
-    [1, 2, 4]
-      .map((n) => [
-        n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)',
-        `${availableParallelism()} threads (default)`,
-        `${availableParallelism()} (default)`,
+    [
+      ...[1, 2, 4].map((n) => [
+        atOnce(n),
+        threads,
+        gzip,
         fixed(scaling.mbps[n] ?? Number.NaN, 1),
-        n === 1 ? '1.00x' : ratio(n === 2 ? scaling.ratio2 : scaling.ratio4),
+        vsOne(n, scaling.ratio2, scaling.ratio4),
         ratio(scaling.threadsVsLoop[n] ?? Number.NaN),
-      ])
-      .concat(
-        [1, 2, 4].map((n) => [
-          n === 1 ? '1' : n === 2 ? '2 (= cores)' : '4 (consumer default)',
-          'event loop',
-          `${availableParallelism()} (default)`,
-          fixed(scaling.loop[n] ?? Number.NaN, 1),
-          n === 1 ? '1.00x' : ratio(n === 2 ? scaling.ratio2Loop : scaling.ratio4Loop),
-          '',
-        ]),
-        [
-          [
-            '1',
-            `${availableParallelism()} threads (default)`,
-            '1',
-            fixed(scaling.single[1] ?? Number.NaN, 1),
-            '1.00x',
-            '',
-          ],
-          [
-            '2 (= cores)',
-            `${availableParallelism()} threads (default)`,
-            '1',
-            fixed(scaling.single[2] ?? Number.NaN, 1),
-            ratio(scaling.ratio2SingleThreaded),
-            '',
-          ],
-        ],
-      ),
+      ]),
+      ...[1, 2, 4].map((n) => [
+        atOnce(n),
+        'event loop',
+        gzip,
+        fixed(scaling.loop[n] ?? Number.NaN, 1),
+        vsOne(n, scaling.ratio2Loop, scaling.ratio4Loop),
+        '',
+      ]),
+      ...[1, 2].map((n) => [
+        atOnce(n),
+        threads,
+        '1',
+        fixed(scaling.single[n] ?? Number.NaN, 1),
+        vsOne(n, scaling.ratio2SingleThreaded, Number.NaN),
+        '',
+      ]),
+    ],
   );
 }
 

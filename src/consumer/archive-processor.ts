@@ -120,10 +120,10 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  * memory that does not grow with the payload. One that needs redaction and is at most
  * WHOLE_REDACTION_MAX_BYTES is read whole, parsed, redacted and stringified again, on a
  * redaction thread when there is a pool: its JSON and parsed value take about 4x its JSON
- * bytes, so those archives hold at most `redactingBudget` JSON bytes at once. A larger one is read the same way as a stored one and
- * redacted piece by piece on its way to gzip (redactStoredJson): values of up to 64 KiB at a
- * time, so its memory does not grow with it either, but for any single string (or header
- * list) larger than that.
+ * bytes, so those archives hold at most `redactingBudget` JSON bytes at once. A larger one is
+ * read the same way as a stored one and redacted piece by piece on its way to gzip
+ * (redactStoredJson): values of up to 64 KiB at a time, so its memory does not grow with it
+ * either, but for any single string (or header list) larger than that.
  */
 export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   const { s3, bucket, ledger, logger } = deps;

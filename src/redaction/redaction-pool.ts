@@ -82,6 +82,12 @@ function letGo(thread: Thread, id: number): boolean {
   return held;
 }
 
+/** Resumes the reader of a task's chunks, if it waits. */
+function wake(task: Task): void {
+  task.wake?.();
+  task.wake = undefined;
+}
+
 function settle(task: Task, error: Error | undefined): void {
   if (error !== undefined) {
     if (task.redacted === undefined) task.error ??= error;
@@ -90,8 +96,7 @@ function settle(task: Task, error: Error | undefined): void {
     task.ended = true;
   }
   task.redacted = undefined;
-  task.wake?.();
-  task.wake = undefined;
+  wake(task);
 }
 
 /**
@@ -189,24 +194,24 @@ export class RedactionPool {
     };
     let failure: Error | undefined;
     worker.on('message', (message: FromThread) => {
-      // Copied out (or freed) whatever became of its payload: the thread reuses the slot.
-      const slotted = message.type === 'slotted' ? slots.copyOut(message.slot, message.length) : undefined;
+      // A slot is copied out whatever became of its payload: the thread reuses it.
+      const chunk =
+        message.type === 'slotted'
+          ? slots.copyOut(message.slot, message.length)
+          : message.type === 'chunk'
+            ? Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength)
+            : undefined;
       const task = thread.tasks.get(message.id);
       if (task === undefined) return;
+      if (chunk !== undefined) {
+        task.chunks.push(chunk);
+        wake(task);
+        return;
+      }
       switch (message.type) {
         case 'redacted':
           task.redacted?.resolve(message.summary);
           task.redacted = undefined;
-          return;
-        case 'chunk':
-        case 'slotted':
-          task.chunks.push(
-            message.type === 'slotted'
-              ? (slotted as Buffer)
-              : Buffer.from(message.chunk.buffer, message.chunk.byteOffset, message.chunk.byteLength),
-          );
-          task.wake?.();
-          task.wake = undefined;
           return;
         case 'end':
           letGo(thread, message.id);

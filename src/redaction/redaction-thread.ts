@@ -50,17 +50,17 @@ async function redact(id: number, json: Uint8Array, task: Task): Promise<void> {
       post({ type: 'redacted', id, summary });
       redacted = true;
     }
+    const slot = slots.slotOf(chunk);
     while (task.credit === 0 && !task.cancelled) {
       await new Promise<void>((resolve) => {
         task.wake = resolve;
       });
     }
     if (task.cancelled) {
-      slots.release(slots.slotOf(chunk));
+      slots.release(slot);
       return;
     }
     task.credit -= 1;
-    const slot = slots.slotOf(chunk);
     if (slot >= 0) {
       post({ type: 'slotted', id, slot, length: chunk.length });
     } else {
