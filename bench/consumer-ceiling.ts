@@ -1,6 +1,7 @@
 /**
  * Benchmark 1, the consumer's ceiling: how close the consumer's pipeline (stored JSON redacted
- * in pieces, SHA-256, gzip, base64; or with nothing to redact, stored JSON straight into gzip)
+ * around what the suspect search finds, SHA-256, gzip, base64; or with nothing to redact,
+ * stored JSON straight into gzip)
  * comes to single-thread zlib.gzipSync of the same JSON bytes at the same level, how it scales
  * with concurrent payloads, the gzip level trade-off, and the whole consumer end to end (Redis
  * in, S3 out over loopback). The value encoder (encodePayload: stringify through JSONStream) is
@@ -21,8 +22,8 @@ import { createS3Client } from '../src/storage/s3-client.ts';
 import { encodeJson, encodePayload } from '../src/encoding/encode-payload.ts';
 import { bufferSource } from '../src/encoding/json-scanner.ts';
 import { redactStoredJson } from '../src/redaction/redact-stored-json.ts';
-import { readStoredJson, STORED_JSON_STEP_BYTES } from '../src/consumer/stored-json.ts';
-import { WHOLE_REDACTION_MAX_BYTES } from '../src/consumer/archive-processor.ts';
+import { readStoredBytes, STORED_JSON_STEP_BYTES } from '../src/consumer/stored-json.ts';
+import { PARSED_REDACTION_MAX_BYTES, WHOLE_REDACTION_MAX_BYTES } from '../src/consumer/archive-processor.ts';
 import { runBench, type BenchContext } from './lib/entry.ts';
 import { encodePayloadBefore } from './lib/encode-before.ts';
 import { compare, mbPerSecond, median } from './lib/measure.ts';
@@ -48,12 +49,18 @@ function* storedSteps(bytes: Buffer): Generator<Buffer, void, undefined> {
 }
 const encodeStored = (payload: BenchPayload, level: number) =>
   encodeJson(storedSteps(payload.bytes), countingSink, { gzipLevel: level });
-/** The consumer's path for payloads over 16 MiB: the stored JSON redacted in pieces on its way to gzip. */
+/**
+ * The consumer's path for payloads over 16 MiB, or all over 120 KiB without redaction threads:
+ * the stored JSON redacted by suspects (redactStoredJson) on the event loop on its way to gzip.
+ */
 const redactedJson = (payload: BenchPayload) =>
   redactStoredJson(bufferSource(payload.bytes), new Redactor().pieces());
 const encodeRedacted = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
   encodeJson(redactedJson(payload), countingSink, { gzipLevel: level, gzipParallelism });
-/** The consumer's path for payloads of up to 16 MiB: parse, redact in place, stringify again. */
+/**
+ * The consumer's path for payloads of up to 120 KiB, and before the suspect search how every
+ * payload it redacted was redacted: parse, redact in place, stringify again.
+ */
 const encodeParsed = (payload: BenchPayload, level: number, gzipParallelism?: number) => {
   // A fresh copy first, as on a redaction thread: the consumer reads both from Redis into one.
   const json = Buffer.from(payload.bytes).toString('utf8');
@@ -63,26 +70,37 @@ const encodeParsed = (payload: BenchPayload, level: number, gzipParallelism?: nu
 /** The consumer's redaction threads (DEBUG_ARCHIVE_REDACTION_THREADS, default the cores). */
 const redactionPool = new RedactionPool({ threads: availableParallelism() });
 /**
- * The consumer's path for payloads of up to 16 MiB with its default redaction threads: the
- * bytes (a copy of its own, as the consumer reads them from Redis) parsed, redacted and
- * stringified again on a thread, into gzip on the event loop.
+ * The consumer's path for payloads over 120 KiB and up to 16 MiB with its default redaction
+ * threads: the bytes (a copy of its own, as the consumer reads them from Redis) redacted by
+ * suspects on a thread, into gzip on the event loop.
  */
 const encodeOnThread = async (payload: BenchPayload, level: number, gzipParallelism?: number) => {
-  const redacted = await redactionPool.redact(Buffer.from(payload.bytes));
+  const redacted = redactionPool.redact(Buffer.from(payload.bytes));
   try {
     return await encodeJson(redacted.chunks, countingSink, { gzipLevel: level, gzipParallelism });
   } finally {
     redacted.cancel();
   }
 };
-/** The consumer's default path for this payload's size (src/consumer/archive-processor.ts). */
-const encodeDefault = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
-  payload.bytes.length <= WHOLE_REDACTION_MAX_BYTES
+type DefaultPath = 'parsed' | 'threaded' | 'redacted';
+/** Which of the paths below the consumer takes for a payload of this size (src/consumer/archive-processor.ts). */
+const defaultPath = (bytes: number): DefaultPath =>
+  bytes <= PARSED_REDACTION_MAX_BYTES
+    ? 'parsed'
+    : bytes <= WHOLE_REDACTION_MAX_BYTES
+      ? 'threaded'
+      : 'redacted';
+/** The consumer's default path for this payload's size. */
+const encodeDefault = (payload: BenchPayload, level: number, gzipParallelism?: number) => {
+  const path = defaultPath(payload.bytes.length);
+  if (path === 'parsed') return encodeParsed(payload, level, gzipParallelism);
+  return path === 'threaded'
     ? encodeOnThread(payload, level, gzipParallelism)
     : encodeRedacted(payload, level, gzipParallelism);
+};
 /** As the default path, but redacting on the event loop (DEBUG_ARCHIVE_REDACTION_THREADS=0). */
 const encodeOnLoop = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
-  payload.bytes.length <= WHOLE_REDACTION_MAX_BYTES
+  defaultPath(payload.bytes.length) === 'parsed'
     ? encodeParsed(payload, level, gzipParallelism)
     : encodeRedacted(payload, level, gzipParallelism);
 const encodeBefore = (payload: BenchPayload, level: number) =>
@@ -109,6 +127,18 @@ interface PerPayloadRow {
   sizeRatio: number;
 }
 
+const PATH_NAMES: Record<DefaultPath, string> = {
+  parsed: 'parsed whole, event loop',
+  threaded: 'suspects, thread',
+  redacted: 'suspects, event loop',
+};
+
+/** The default path's ratio at this row's size. */
+function defaultRatio(row: PerPayloadRow): number {
+  const path = defaultPath(row.bytes);
+  return path === 'parsed' ? row.parsedRatio : path === 'threaded' ? row.threadedRatio : row.redactedRatio;
+}
+
 async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of source) chunks.push(chunk);
@@ -133,10 +163,10 @@ async function checkSameJson(payload: BenchPayload, level: number): Promise<numb
   // Every redacting path must store the same redacted JSON.
   const { value } = new Redactor().redactInPlace(JSON.parse(payload.json) as unknown);
   const want = Buffer.from(JSON.stringify(value));
-  const onThread = await redactionPool.redact(Buffer.from(payload.bytes));
+  const onThread = redactionPool.redact(Buffer.from(payload.bytes));
   const redacted = {
-    'in pieces': await encodeJson(redactedJson(payload), collect, { gzipLevel: level }),
-    'on a redaction thread': await encodeJson(onThread.chunks, collect, { gzipLevel: level }),
+    'by suspects on the event loop': await encodeJson(redactedJson(payload), collect, { gzipLevel: level }),
+    'by suspects on a redaction thread': await encodeJson(onThread.chunks, collect, { gzipLevel: level }),
   };
   for (const [name, body] of Object.entries(redacted)) {
     if (!gunzipSync(Buffer.from(body.toString('latin1'), 'base64')).equals(want))
@@ -414,14 +444,15 @@ interface StageRow {
   label: string;
   bytes: number;
   stages: { name: string; ms: number }[];
-  /** One GET of the whole as a string, how the consumer read it before readStoredJson (not in the total). */
+  /** One GET of the whole as a string, how the consumer read it before readStoredBytes (not in the total). */
   getMs: number;
 }
 
 /**
- * Where one archive's time goes, stage by stage in this process (the consumer does them in this
- * order for a payload of up to 16 MiB, redacted whole): read from Redis (readStoredJson), JSON.parse, redaction,
- * encode, PutObject to s3rver.
+ * Where one archive's time goes, stage by stage in this process, in the consumer's order for a
+ * payload over 120 KiB and up to 16 MiB: read from Redis (readStoredBytes), redaction by
+ * suspects on a redaction thread with SHA-256, gzip and base64 on the event loop (one stage:
+ * they overlap), PutObject to s3rver.
  */
 async function stages(ctx: BenchContext): Promise<StageRow[]> {
   const redisServer = await startRedis();
@@ -433,7 +464,6 @@ async function stages(ctx: BenchContext): Promise<StageRow[]> {
     maxSockets: 16,
     credentials: s3.credentials,
   });
-  const redactor = new Redactor({});
   const rows: StageRow[] = [];
   for (const size of ctx.quick ? [1e6] : [1e6, 10e6]) {
     const payload = benchPayload(size);
@@ -451,18 +481,13 @@ async function stages(ctx: BenchContext): Promise<StageRow[]> {
       await redis.get('stage-payload');
       gets.push(performance.now() - t0);
       t0 = performance.now();
-      const json = await readStoredJson(redis, 'stage-payload');
+      const json = await readStoredBytes(redis, 'stage-payload');
       record('Redis read', performance.now() - t0);
       if (json === null) throw new Error('payload vanished');
       t0 = performance.now();
-      const value: unknown = JSON.parse(json);
-      record('JSON.parse', performance.now() - t0);
-      t0 = performance.now();
-      redactor.redactInPlace(value);
-      record('redaction', performance.now() - t0);
-      t0 = performance.now();
-      const body = await encodePayload(value, collect, { gzipLevel: 6 });
-      record('encode (level 6)', performance.now() - t0);
+      const redacted = redactionPool.redact(json);
+      const body = await encodeJson(redacted.chunks, collect, { gzipLevel: 6 });
+      record('redaction and encode (level 6)', performance.now() - t0);
       t0 = performance.now();
       await client.send(
         new PutObjectCommand({
@@ -558,12 +583,10 @@ await runBench('consumer-ceiling', async (ctx) => {
     const ours = rows.filter((row) => row.level === level);
     const sizes = (pick: (row: PerPayloadRow) => number): string =>
       ours.map((r) => `${r.label} ${fixed(pick(r))}`).join(', ');
-    const chosen = (r: PerPayloadRow): number =>
-      r.bytes <= WHOLE_REDACTION_MAX_BYTES ? r.threadedRatio : r.redactedRatio;
-    const worst = Math.min(...ours.map(chosen));
+    const worst = Math.min(...ours.map(defaultRatio));
     headline.push({
       benchmark: '1 consumer ceiling',
-      metric: `consumer, default path (redaction in the consumer: whole on a redaction thread up to 16 MiB, in pieces beyond) / gzipSync, level ${level} (worst size; ${sizes(chosen)}; whole on a thread at every size ${sizes((r) => r.threadedRatio)}, whole on the event loop ${sizes((r) => r.parsedRatio)}, in pieces ${sizes((r) => r.redactedRatio)})`,
+      metric: `consumer, default path (redaction in the consumer: parsed whole on the event loop up to 120 KiB, by suspects on a redaction thread up to 16 MiB, by suspects on the event loop beyond) / gzipSync, level ${level} (worst size; ${sizes(defaultRatio)}; by suspects on a thread at every size ${sizes((r) => r.threadedRatio)}, by suspects on the event loop ${sizes((r) => r.redactedRatio)}, parsed whole on the event loop ${sizes((r) => r.parsedRatio)})`,
       goal: `>= ${goal}`,
       measured: fixed(worst),
       met: worst >= goal,
@@ -650,11 +673,8 @@ await runBench('consumer-ceiling', async (ctx) => {
         series: [1, 6].flatMap((level) => {
           const at = rows.filter((r) => r.level === level);
           return [
-            {
-              name: `redacted whole on a thread (to 16 MiB), L${level}`,
-              values: at.map((r) => r.threadedRatio),
-            },
-            { name: `redacted in pieces (beyond), L${level}`, values: at.map((r) => r.redactedRatio) },
+            { name: `default path, L${level}`, values: at.map(defaultRatio) },
+            { name: `parsed whole (the way before), L${level}`, values: at.map((r) => r.parsedRatio) },
             { name: `nothing to redact, L${level}`, values: at.map((r) => r.storedRatio) },
           ];
         }),
@@ -681,19 +701,21 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     "### Per payload: the consumer's paths vs zlib.gzipSync of the same JSON bytes",
     '',
-    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "whole, thread" is the default path for payloads of up to 16 MiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), which parses, redacts and stringifies them again into 512 KiB chunks, and SHA-256, gzip and base64 of those on the event loop. "whole, event loop" is the same done on the event loop (`DEBUG_ARCHIVE_REDACTION_THREADS=0`, and how it ran before): `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64). "in pieces" is the path beyond (src/redaction/redact-stored-json.ts into `encodeJson`): the stored JSON read in 1 MiB windows, redacted value by value (values of up to 64 KiB parsed whole, unchanged ones passed through as stored), SHA-256, gzip, base64; measured at every size, in the same rounds. "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes.',
+    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "default path" names the path the consumer takes at that size (src/consumer/archive-processor.ts). "suspects, thread" is the default from 120 KiB to 16 MiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), which redacts them by suspects (src/redaction/redact-stored-json.ts: the suspect search runs ahead, values with no suspect pass through as stored, values of up to 4 KiB around each suspect are parsed and redacted) into 512 KiB chunks, and SHA-256, gzip and base64 of those on the event loop. "suspects, event loop" is the same on the event loop from the stored JSON in 1 MiB windows: the default beyond 16 MiB, and from 120 KiB with `DEBUG_ARCHIVE_REDACTION_THREADS=0`. "parsed whole, event loop" is `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64): the default up to 120 KiB, and how every payload up to 16 MiB was redacted before the suspect search (then on a redaction thread). "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes.',
     '',
     table(
       [
         'payload',
         'level',
         'gzipSync MB/s',
-        'whole, thread MB/s',
+        'default path',
         'ratio',
         'goal',
-        'whole, event loop MB/s',
+        'suspects, thread MB/s',
         'ratio',
-        'in pieces MB/s',
+        'suspects, event loop MB/s',
+        'ratio',
+        'parsed whole, event loop MB/s',
         'ratio',
         'nothing to redact MB/s',
         'ratio',
@@ -703,13 +725,15 @@ await runBench('consumer-ceiling', async (ctx) => {
         r.label,
         r.level,
         fixed(r.gzipMbps, 1),
+        PATH_NAMES[defaultPath(r.bytes)],
+        fixed(defaultRatio(r)),
+        r.level === 6 ? '>= 0.9' : '>= 0.8',
         fixed(r.threadedMbps, 1),
         fixed(r.threadedRatio),
-        r.level === 6 ? '>= 0.9' : '>= 0.8',
-        fixed(r.parsedMbps, 1),
-        fixed(r.parsedRatio),
         fixed(r.redactedMbps, 1),
         fixed(r.redactedRatio),
+        fixed(r.parsedMbps, 1),
+        fixed(r.parsedRatio),
         fixed(r.storedMbps, 1),
         fixed(r.storedRatio),
         fixed(r.sizeRatio, 3),
@@ -736,12 +760,12 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     concurrencyTable(scaling),
     '',
-    `One payload already keeps more than one core busy (parse, redaction and stringify on a redaction thread, SHA-256 on the event loop, gzip blocks on libuv's pool): CPU per MB one at a time ${fixed(scaling.cpuPerMbSingleMs, 1)} ms. On ${availableParallelism()} cores the aggregate can only grow by cores / cores-used-by-one; what two at once add over one single-threaded pipeline (gzipParallelism 1) is ${ratio(scaling.ratio2VsSingleThreaded)}. Redacting on the event loop, payloads at once shared one thread for their parse, redaction and stringify whatever the cores; "threads / event loop" is the redaction threads' aggregate over that, same rounds.`,
+    `One payload already keeps more than one core busy (redaction by suspects on a redaction thread, SHA-256 on the event loop, gzip blocks on libuv's pool): CPU per MB one at a time ${fixed(scaling.cpuPerMbSingleMs, 1)} ms. On ${availableParallelism()} cores the aggregate can only grow by cores / cores-used-by-one; what two at once add over one single-threaded pipeline (gzipParallelism 1) is ${ratio(scaling.ratio2VsSingleThreaded)}. Redacting on the event loop, payloads at once share one thread for their redaction whatever the cores; "threads / event loop" is the redaction threads' aggregate over that, same rounds.`,
     ...(smallScaling === undefined
       ? []
       : [
           '',
-          `The same with ${smallScaling.count} x ${smallScaling.payload.label} (each one string, not streamed):`,
+          `The same with ${smallScaling.count} x ${smallScaling.payload.label}:`,
           '',
           concurrencyTable(smallScaling),
         ]),
@@ -791,7 +815,7 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     "### Where one archive's time goes (stage by stage, one payload at a time, medians)",
     '',
-    'Payloads of up to 16 MiB, redacted whole (the default path at these sizes). The read is `readStoredJson` (1 MiB GETRANGE steps requested at once into one buffer); the last column is one GET of the whole as a string, how it was read before, in the same rounds.',
+    'Payloads over 120 KiB and up to 16 MiB, on the default path at these sizes. The read is `readStoredBytes` (1 MiB GETRANGE steps requested at once into one buffer); redaction by suspects on a redaction thread and SHA-256, gzip and base64 on the event loop overlap, so they are one stage. The last column is one GET of the whole as a string, how it was read before, in the same rounds.',
     '',
     table(
       [
@@ -832,30 +856,32 @@ await runBench('consumer-ceiling', async (ctx) => {
   }
   const redactionOff = e2e.find((r) => r.variant.includes('redaction off') && r.label === level6?.label);
   const tuning = [
-    `Redaction threads (src/redaction/redaction-pool.ts, \`DEBUG_ARCHIVE_REDACTION_THREADS\`, default the cores): a payload of up to 16 MiB that the consumer redacts is handed, bytes moved rather than copied, to a worker thread that parses, redacts and stringifies it again and hands back 512 KiB chunks (at most two ahead of gzip); SHA-256, gzip and base64 stay where they were. Before, all of that ran on the event loop, so payloads archived at once shared one core for it whatever the machine, and a 16 MiB parse held up the consumer's uploads and job locks. Same bytes stored (checked every run, and by test/unit/redaction-pool.test.ts). Aggregate at level 6, event loop -> threads, same rounds: ${[scaling, ...(smallScaling === undefined ? [] : [smallScaling])].map((one) => `${one.count} x ${one.payload.label}: ${[1, 2, 4].map((n) => `${n} at once ${fixed(one.loop[n] ?? Number.NaN, 1)} -> ${fixed(one.mbps[n] ?? Number.NaN, 1)} MB/s (${ratio(one.threadsVsLoop[n] ?? Number.NaN)})`).join(', ')}`).join('; ')}. One payload at a time, per size: the per-payload table's two "whole" columns.`,
-    '',
-    "Redaction in pieces (src/redaction/redact-stored-json.ts) for payloads over 16 MiB: the stored JSON is read in 1 MiB GETRANGE steps, a byte scanner finds each value's extent, values of up to 64 KiB are parsed and redacted whole and passed through as stored when nothing in them changed, larger objects and arrays are opened. Before, every payload the consumer redacted was read whole as one string, parsed, redacted and stringified again, as payloads of up to 16 MiB still are (faster there: native parse and stringify). Both give the same bytes (checked every run, and by test/unit/redact-stored-json.test.ts). What it buys is memory: see benchmark 7 (before this change, the run of 2026-11-23T19:39 recorded 715 MB of growth for the 200 MB payload, 3.7x its JSON). Speed, whole against in pieces from the same bytes in memory, same rounds (the GET of the whole as one string, which only the whole path needs, is left out):",
+    "Redaction by suspects (src/redaction/redact-stored-json.ts, src/redaction/sensitive-names.ts `suspectPattern`): the redactor changes nothing but where a sensitive name could come from, so one pattern, built from the names, finds every such place in the stored bytes (a name containing one of the parts, an exact name where a JSON string or a parameter starts and ends, and whatever could spell a name in other letters: a `\\u` escape, a percent-encoded letter, KELVIN SIGN). The walk runs behind that search: a value that ends before the next match passes through as stored, without being parsed; a value of up to 4 KiB around a match is parsed, redacted and stringified again; larger ones are opened. On recorded traffic most bytes pass through (HTML pages, JSON answers without credentials), so the work left is the search (about 2.4 ms per MB) and the scan of each value's extent. Before, every payload of up to 16 MiB was parsed, redacted and stringified again whole on a redaction thread. Same bytes stored (checked every run, and by test/unit/redact-stored-json.test.ts, which also breaks each part of the pattern in turn to show a test fails). Up to 120 KiB, parsing whole on the event loop stays: strings of up to 128 KiB live in V8's young generation, where parsing is fastest, and a thread's round trip costs more than the work. The run before this change (2026-11-24T03:20), default path / gzipSync at level 6: 100 KB 0.36, 1 MB 0.39, 10 MB 0.47, 50 MB 0.36; at level 1: 0.15, 0.23, 0.28, 0.21; now: the headline above. Same rounds, one payload at a time, the ways to redact side by side:",
     '',
     table(
       [
         'payload',
         'level',
-        'whole MB/s',
-        'in pieces MB/s',
-        'in pieces / whole',
-        'whole / gzipSync',
-        'in pieces / gzipSync',
+        'parsed whole, event loop MB/s',
+        'suspects, thread MB/s',
+        'suspects, event loop MB/s',
+        'suspects, thread / parsed',
+        'suspects, event loop / parsed',
       ],
       rows.map((r) => [
         r.label,
         r.level,
         fixed(r.parsedMbps, 1),
+        fixed(r.threadedMbps, 1),
         fixed(r.redactedMbps, 1),
+        ratio(r.threadedMbps / r.parsedMbps),
         ratio(r.redactedMbps / r.parsedMbps),
-        fixed(r.parsedRatio),
-        fixed(r.redactedRatio),
       ]),
     ),
+    '',
+    `Redaction threads (src/redaction/redaction-pool.ts, \`DEBUG_ARCHIVE_REDACTION_THREADS\`, default the cores): a payload over 120 KiB and up to 16 MiB that the consumer redacts is handed, bytes moved rather than copied, to a worker thread that redacts it by suspects and hands back 512 KiB chunks (at most two ahead of gzip); SHA-256, gzip and base64 stay on the event loop. Payloads archived at once so use every core for redaction, and the event loop stays free for uploads and job locks. Aggregate at level 6, event loop -> threads, same rounds: ${[scaling, ...(smallScaling === undefined ? [] : [smallScaling])].map((one) => `${one.count} x ${one.payload.label}: ${[1, 2, 4].map((n) => `${n} at once ${fixed(one.loop[n] ?? Number.NaN, 1)} -> ${fixed(one.mbps[n] ?? Number.NaN, 1)} MB/s (${ratio(one.threadsVsLoop[n] ?? Number.NaN)})`).join(', ')}`).join('; ')}.`,
+    '',
+    'Stored JSON read in steps for redaction (payloads over 16 MiB, or with no redaction threads): the stored JSON is read in 1 MiB GETRANGE steps and redacted by suspects on its way to gzip, so memory does not grow with the payload: see benchmark 7 (before reading in steps, the run of 2026-11-23T19:39 recorded 715 MB of growth for the 200 MB payload, 3.7x its JSON).',
     '',
     "Parallel gzip (src/encoding/parallel-gzip.ts): gzip compresses up to `DEBUG_ARCHIVE_GZIP_PARALLELISM` (default: the cores) 512 KiB blocks at once on libuv's pool, as pigz does: raw deflate per block primed with the 32 KiB before it, joined by sync flushes into one ordinary gzip member; before, one zlib stream compressed one chunk at a time (bench/lib/encode-before.ts, the encoder of commit 390671a). A payload of one chunk is still gzipped at once on the main thread. Stored JSON streamed (src/consumer/stored-json.ts): a payload with no redaction left to do in the consumer is read from Redis in 1 MiB GETRANGE steps straight into gzip." +
       (redactionOff && level6

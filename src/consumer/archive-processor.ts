@@ -99,10 +99,18 @@ function notJson(data: ArchiveJobData, error: unknown): UnrecoverableError {
 type Sink = (body: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<LayerStats>;
 /**
  * Payloads of up to this much JSON that need redaction here are parsed, redacted and
- * stringified again whole; larger ones are redacted in pieces. Whole was about 1.5x faster
- * from 100 KB to 10 MB and no faster at 50 MB (native parse and stringify against a scanner in
- * JavaScript, bench/RESULTS.md), but holds about 4x the JSON; in pieces, memory does not grow
- * with the payload.
+ * stringified again whole on the event loop: their string, parsed values and new string each
+ * fit in V8's young generation (objects of up to 128 KiB), where parsing beat any other way
+ * (0.33 ms at 125 KB, against 1.0 ms redacted by suspects). One object larger than that is
+ * given fresh pages of its own, whose faults cost 4x here (1.32 ms at 130 KB), and a thread's
+ * round trip would cost more than the work.
+ */
+export const PARSED_REDACTION_MAX_BYTES = 120 * 1024;
+/**
+ * Payloads of up to this much JSON that need redaction here are read whole and redacted on a
+ * redaction thread; larger ones, or all when there are no threads, are read in steps and
+ * redacted on the event loop (redactStoredJson both). Memory: the JSON's bytes, which the
+ * consumer's `maxRedactingBytes` bounds across archives.
  */
 export const WHOLE_REDACTION_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -117,13 +125,16 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  *
  * A payload that needs no redaction here (redaction off, or done by the producer) is streamed
  * from Redis as stored, in 1 MiB steps, straight into gzip: no parse, no second stringify, and
- * memory that does not grow with the payload. One that needs redaction and is at most
- * WHOLE_REDACTION_MAX_BYTES is read whole, parsed, redacted and stringified again, on a
- * redaction thread when there is a pool: its JSON and parsed value take about 4x its JSON
- * bytes, so those archives hold at most `redactingBudget` JSON bytes at once. A larger one is
- * read the same way as a stored one and redacted piece by piece on its way to gzip
- * (redactStoredJson): values of up to 64 KiB at a time, so its memory does not grow with it
- * either, but for any single string (or header list) larger than that.
+ * memory that does not grow with the payload. One that needs redaction is redacted by
+ * redactStoredJson: bytes in which the redactor's suspect search finds nothing pass through as
+ * stored, and the values around what it finds (up to 64 KiB of JSON each) are parsed and
+ * redacted. One of up to WHOLE_REDACTION_MAX_BYTES is read whole and redacted so on a
+ * redaction thread when there is a pool (those archives hold at most `redactingBudget` JSON
+ * bytes at once); a larger one, or any without a pool, is read the same way as a stored one
+ * and redacted on the event loop on its way to gzip, its memory not growing with it but for
+ * any single string (or header list) larger than 64 KiB with something to redact. A small one
+ * (PARSED_REDACTION_MAX_BYTES) is parsed, redacted and stringified again whole on the event
+ * loop instead, which is faster at that size.
  */
 export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   const { s3, bucket, ledger, logger } = deps;
@@ -155,7 +166,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     return (sink) => encodeJson(stored.chunks, sink, encodeOptions(signal));
   };
 
-  /** Parses, redacts and stringifies the stored JSON again: native speed, memory about 4x the JSON. */
+  /** Parses, redacts and stringifies a small payload's JSON again, on the event loop. */
   const encodeRedactedWhole = async (
     data: ArchiveJobData,
     redactor: Redactor,
@@ -177,27 +188,31 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     };
   };
 
-  /** encodeRedactedWhole on a redaction thread: the event loop only moves the bytes. */
+  /** Redacts the stored JSON on a redaction thread: the event loop only moves the bytes. */
   const encodeRedactedOnThread = async (
     data: ArchiveJobData,
     pool: RedactionPool,
     signal: AbortSignal,
-  ): Promise<{ encode: Encode; redaction: string } | null> => {
+  ): Promise<{ encode: Encode; redaction: () => string } | null> => {
     const json = await readStoredBytes(deps.redis, ledger.payloadKey(data.payloadId));
     if (json === null) return null;
-    const redacted = await pool.redact(json).catch((error: unknown) => {
-      throw error instanceof InvalidJsonError ? notJson(data, error) : error;
-    });
-    const { chunks, cancel } = redacted;
+    const redacted = pool.redact(json);
+    const redactedJson = async function* (): AsyncGenerator<Buffer, void, undefined> {
+      try {
+        yield* redacted.chunks;
+      } catch (error) {
+        throw error instanceof InvalidJsonError ? notJson(data, error) : error;
+      }
+    };
     return {
       encode: async (sink) => {
         try {
-          return await encodeJson(chunks, sink, encodeOptions(signal));
+          return await encodeJson(redactedJson(), sink, encodeOptions(signal));
         } finally {
-          cancel();
+          redacted.cancel();
         }
       },
-      redaction: formatRedactionSummary(redacted.summary),
+      redaction: () => formatRedactionSummary(redacted.summary()),
     };
   };
 
@@ -272,16 +287,18 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     if (deps.redactor === undefined || data.redaction !== undefined) {
       return archive(job, data, await encodeStored(data, signal), data.redaction ?? 'off', signal);
     }
-    if (data.jsonBytes > WHOLE_REDACTION_MAX_BYTES) {
+    if (data.jsonBytes <= PARSED_REDACTION_MAX_BYTES) {
+      const redacted = await encodeRedactedWhole(data, deps.redactor, signal);
+      return archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
+    }
+    const pool = deps.redactionPool;
+    if (pool === undefined || data.jsonBytes > WHOLE_REDACTION_MAX_BYTES) {
       const redacted = await encodeRedactedInPieces(data, deps.redactor, signal);
       return archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
     }
     const release = await deps.redactingBudget.acquire(data.jsonBytes, signal);
     try {
-      const redacted =
-        deps.redactionPool === undefined
-          ? await encodeRedactedWhole(data, deps.redactor, signal)
-          : await encodeRedactedOnThread(data, deps.redactionPool, signal);
+      const redacted = await encodeRedactedOnThread(data, pool, signal);
       return await archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
     } finally {
       release();

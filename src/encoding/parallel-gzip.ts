@@ -41,8 +41,9 @@ export interface ParallelGzipOptions {
  * and length of the whole input). The output is one ordinary gzip member that every gunzip
  * reads; only its compressed bytes differ from zlib's single-threaded gzip.
  *
- * Input of one block only (at most MAX_BLOCK_BYTES) is gzipped at once on the calling thread: a trip to the pool costs
- * more than compressing a small payload (bench/RESULTS.md, consumer ceiling).
+ * Input of one block only, smaller than MAX_BLOCK_BYTES, is gzipped at once on the calling
+ * thread: a trip to the pool costs more than compressing a small payload (bench/RESULTS.md,
+ * consumer ceiling).
  *
  * Memory: `parallelism` + 2 input blocks (one looked ahead) and their compressed output, plus
  * one 32 KiB dictionary.
@@ -66,8 +67,10 @@ export async function* parallelGzip(
       yield gzipSync(Buffer.alloc(0), { level });
       return;
     }
-    const second = await source.next();
-    if (second.done === true) {
+    // A full block is compressed while the next is made (a redaction thread makes it, say);
+    // only a smaller one may be all there is.
+    const second = first.value.length < MAX_BLOCK_BYTES ? await source.next() : undefined;
+    if (second?.done === true) {
       onBlock?.(first.value);
       yield gzipSync(first.value, { level });
       return;
@@ -94,7 +97,7 @@ export async function* parallelGzip(
       onBlock?.(block);
     };
     start(first.value);
-    start(second.value);
+    if (second !== undefined) start(second.value);
     for (let next = await source.next(); ; next = await source.next()) {
       while (inFlight.length > parallelism || (next.done === true && inFlight.length > 0)) {
         const oldest = inFlight.shift();

@@ -35,12 +35,13 @@ export class InvalidJsonError extends Error {
 }
 
 export interface RedactedJson {
-  summary: RedactionSummary;
   /**
-   * The redacted JSON in chunks, byte for byte `JSON.stringify(redactInPlace(JSON.parse(json)))`.
-   * Read it once; a thread that stops or fails midway makes it throw.
+   * The redacted JSON in chunks, as redactStoredJson gives it. Read it once; a thread that
+   * stops or fails midway makes it throw (InvalidJsonError when the bytes are not JSON).
    */
   chunks: AsyncIterable<Buffer>;
+  /** What was redacted; throws until the chunks have been read to their end. */
+  summary: () => RedactionSummary;
   /** Lets the thread drop the payload when the chunks are not read to their end. Idempotent. */
   cancel: () => void;
 }
@@ -57,9 +58,9 @@ export interface RedactionPoolOptions {
 }
 
 interface Task {
-  redacted: { resolve: (summary: RedactionSummary) => void; reject: (error: Error) => void } | undefined;
   chunks: Buffer[];
-  ended: boolean;
+  /** Set at the end. */
+  summary: RedactionSummary | undefined;
   error: Error | undefined;
   wake: (() => void) | undefined;
 }
@@ -88,28 +89,22 @@ function wake(task: Task): void {
   task.wake = undefined;
 }
 
-function settle(task: Task, error: Error | undefined): void {
-  if (error !== undefined) {
-    if (task.redacted === undefined) task.error ??= error;
-    else task.redacted.reject(error);
-  } else {
-    task.ended = true;
-  }
-  task.redacted = undefined;
+function settle(task: Task, outcome: RedactionSummary | Error): void {
+  if (outcome instanceof Error) task.error ??= outcome;
+  else task.summary = outcome;
   wake(task);
 }
 
 /**
- * Parses, redacts and stringifies payloads again on worker threads, so the consumer's event
- * loop (uploads, job locks, metrics) stays free and payloads archived at once use as many
- * cores as there are threads: on one thread, redaction capped a consumer at one core whatever
- * the concurrency (bench/RESULTS.md, benchmark 1).
+ * Redacts payloads (redactStoredJson) on worker threads, so the consumer's event loop
+ * (uploads, job locks, metrics) stays free and payloads archived at once use as many cores as
+ * there are threads.
  *
  * A payload's bytes move to the thread without a copy. Memory per payload in a thread: its
- * JSON, the string and parsed value made from it (about 4x the JSON together, which the
- * consumer's `maxRedactingBytes` bounds across payloads), and at most CHUNKS_AHEAD chunks of
- * 512 KiB waiting for the consumer; per thread, about 16 MB for the runtime and 4 MiB of
- * slots its chunks pass through.
+ * JSON (which the consumer's `maxRedactingBytes` bounds across payloads), the value redacted
+ * at the time (up to 64 KiB of JSON, parsed), and at most CHUNKS_AHEAD chunks of 512 KiB
+ * waiting for the consumer; per thread, about 16 MB for the runtime and 4 MiB of slots its
+ * chunks pass through.
  *
  * A thread that dies (out of memory under `resourceLimits`, say) fails the payloads it held
  * with an error, and a new one starts for the next payload.
@@ -134,18 +129,14 @@ export class RedactionPool {
 
   /**
    * Redacts `json` (UTF-8 JSON text) on a thread. `json` is given up: its memory moves to the
-   * thread and the Buffer is left empty. Resolves once the payload is parsed and redacted;
-   * rejects with InvalidJsonError when it is not JSON.
+   * thread and the Buffer is left empty.
    */
-  async redact(json: Buffer): Promise<RedactedJson> {
+  redact(json: Buffer): RedactedJson {
     if (this.#closed) throw new Error('the redaction pool is closed');
     const thread = this.#pick();
     const id = this.#nextId;
     this.#nextId += 1;
-    const task: Task = { redacted: undefined, chunks: [], ended: false, error: undefined, wake: undefined };
-    const summary = new Promise<RedactionSummary>((resolve, reject) => {
-      task.redacted = { resolve, reject };
-    });
+    const task: Task = { chunks: [], summary: undefined, error: undefined, wake: undefined };
     hold(thread, id, task);
     const bytes = transferable(json);
     thread.post({ type: 'redact', id, json: bytes }, [bytes.buffer]);
@@ -154,7 +145,11 @@ export class RedactionPool {
       thread.post({ type: 'cancel', id });
       settle(task, new Error('redaction cancelled'));
     };
-    return { summary: await summary, chunks: chunksOf(thread, id, task, cancel), cancel };
+    const summary = (): RedactionSummary => {
+      if (task.summary === undefined) throw new Error('the redaction summary is known at the end');
+      return task.summary;
+    };
+    return { chunks: chunksOf(thread, id, task, cancel), summary, cancel };
   }
 
   /** Stops every thread; payloads still being redacted fail. */
@@ -209,13 +204,9 @@ export class RedactionPool {
         return;
       }
       switch (message.type) {
-        case 'redacted':
-          task.redacted?.resolve(message.summary);
-          task.redacted = undefined;
-          return;
         case 'end':
           letGo(thread, message.id);
-          settle(task, undefined);
+          settle(task, message.summary);
           return;
         case 'failed':
           letGo(thread, message.id);
@@ -257,12 +248,12 @@ async function* chunksOf(
     for (;;) {
       const chunk = task.chunks.shift();
       if (chunk !== undefined) {
-        if (!task.ended) thread.post({ type: 'take', id });
+        if (task.summary === undefined) thread.post({ type: 'take', id });
         yield chunk;
         continue;
       }
       if (task.error !== undefined) throw task.error;
-      if (task.ended) return;
+      if (task.summary !== undefined) return;
       await new Promise<void>((resolve) => {
         task.wake = resolve;
       });

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { jsonChunks, ONE_STRING_CHARS } from '../encoding/json-chunks.ts';
-import { MAX_BLOCK_BYTES } from '../encoding/parallel-gzip.ts';
+import { bufferSource, MalformedJsonError } from '../encoding/json-scanner.ts';
+import { redactStoredJson } from './redact-stored-json.ts';
 import { Redactor } from './redactor.ts';
 import {
   SharedSlots,
@@ -11,9 +11,10 @@ import {
 } from './thread-messages.ts';
 
 /**
- * A redaction thread (src/redaction/redaction-pool.ts): parses the JSON it is handed, redacts
- * it, and posts the summary and the redacted JSON in chunks of about 512 KiB (one gzip
- * block), never more than `chunksAhead` of them before the main thread has taken them.
+ * A redaction thread (src/redaction/redaction-pool.ts): redacts the JSON it is handed as
+ * redactStoredJson does, and posts the redacted JSON in chunks of about 512 KiB (one gzip
+ * block), never more than `chunksAhead` of them before the main thread has taken them, then
+ * the summary.
  */
 const port = parentPort;
 if (port === null) throw new Error('redaction-thread.ts runs as a worker thread (RedactionPool)');
@@ -34,42 +35,34 @@ const post = (message: FromThread, transfer: ArrayBuffer[] = []): void => {
 };
 
 async function redact(id: number, json: Uint8Array, task: Task): Promise<void> {
-  const text = Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
-  let value: unknown;
+  const pieces = redactor.pieces();
+  const bytes = Buffer.from(json.buffer, json.byteOffset, json.byteLength);
   try {
-    value = JSON.parse(text);
+    for await (const chunk of redactStoredJson(bufferSource(bytes), pieces, { allocate })) {
+      const slot = slots.slotOf(chunk);
+      while (task.credit === 0 && !task.cancelled) {
+        await new Promise<void>((resolve) => {
+          task.wake = resolve;
+        });
+      }
+      if (task.cancelled) {
+        slots.release(slot);
+        return;
+      }
+      task.credit -= 1;
+      if (slot >= 0) {
+        post({ type: 'slotted', id, slot, length: chunk.length });
+      } else {
+        const moved = transferable(chunk);
+        post({ type: 'chunk', id, chunk: moved }, [moved.buffer]);
+      }
+    }
   } catch (error) {
+    if (!(error instanceof SyntaxError || error instanceof MalformedJsonError)) throw error;
     post({ type: 'failed', id, invalidJson: true, message: String(error) });
     return;
   }
-  const { summary } = redactor.redactInPlace(value);
-  // Posted with the first chunk, and a small payload's end with it: the main thread wakes once.
-  let redacted = false;
-  for (const chunk of jsonChunks(value, MAX_BLOCK_BYTES, ONE_STRING_CHARS, text.length, allocate)) {
-    if (!redacted) {
-      post({ type: 'redacted', id, summary });
-      redacted = true;
-    }
-    const slot = slots.slotOf(chunk);
-    while (task.credit === 0 && !task.cancelled) {
-      await new Promise<void>((resolve) => {
-        task.wake = resolve;
-      });
-    }
-    if (task.cancelled) {
-      slots.release(slot);
-      return;
-    }
-    task.credit -= 1;
-    if (slot >= 0) {
-      post({ type: 'slotted', id, slot, length: chunk.length });
-    } else {
-      const bytes = transferable(chunk);
-      post({ type: 'chunk', id, chunk: bytes }, [bytes.buffer]);
-    }
-  }
-  if (!redacted) post({ type: 'redacted', id, summary });
-  post({ type: 'end', id });
+  post({ type: 'end', id, summary: pieces.summary() });
 }
 
 port.on('message', (message: ToThread) => {

@@ -1,4 +1,10 @@
-import { sensitiveNameMatcher, normalizeName, type NameRules } from './sensitive-names.ts';
+import {
+  normalizeName,
+  sensitiveNameMatcher,
+  suspectPattern,
+  type NameRules,
+  type SuspectPattern,
+} from './sensitive-names.ts';
 
 /** What replaces a secret. In URLs and form bodies it is `REDACTED`, which needs no escaping. */
 export const REDACTED = '[REDACTED]';
@@ -39,6 +45,11 @@ export interface RedactionPieces {
     path: readonly (string | number)[],
     sensitiveKey?: string,
   ): { value: unknown; changed: boolean };
+  /**
+   * Finds, in JSON bytes, every place redaction could change anything: bytes where it finds
+   * nothing are left as they are (under no sensitive key). Undefined: anything could change.
+   */
+  readonly suspects: SuspectPattern | undefined;
   /** Counts the value of a `{ name, value }` entry with a sensitive name, replaced by the caller. */
   entry(name: string): void;
   summary(): RedactionSummary;
@@ -103,11 +114,14 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export class Redactor {
   readonly #isSensitive: (name: string) => boolean;
   readonly #custom: RedactionOptions['custom'];
+  /** A custom function may change any string. */
+  readonly #suspects: SuspectPattern | undefined;
   #summary: RedactionSummary = Redactor.#emptySummary();
 
   constructor(options: RedactionOptions = {}) {
     this.#isSensitive = sensitiveNameMatcher(options);
     this.#custom = options.custom;
+    this.#suspects = options.custom === undefined ? suspectPattern(options) : undefined;
   }
 
   static #emptySummary(): RedactionSummary {
@@ -171,6 +185,7 @@ export class Redactor {
             (typeof value === 'string' && redacted !== value));
         return { value: redacted, changed: custom || this.#summary.total !== before };
       },
+      suspects: this.#suspects,
       entry: (name) => {
         this.#count('header', name);
       },

@@ -49,3 +49,57 @@ export function sensitiveNameMatcher(rules: NameRules = {}): (name: string) => b
     return answer;
   };
 }
+
+/** Characters a name may have for `suspectPattern` to find it in raw bytes. */
+const PLAIN_NAME = /^[a-z\d_.-]+$/;
+
+/**
+ * An alternation of names, as a trie (`a(?:pi[-_]key|uth)`): V8 tries far fewer branches at
+ * each position than with the names side by side (2.5x faster on recorded traffic). `_`
+ * matches `-` too, as names are normalised.
+ */
+function alternation(names: readonly string[]): string {
+  const branches = new Map<string, string[]>();
+  let whole = false;
+  for (const name of new Set(names)) {
+    if (name === '') whole = true;
+    else branches.set(name.charAt(0), [...(branches.get(name.charAt(0)) ?? []), name.slice(1)]);
+  }
+  const parts = [...branches].map(([first, rests]) => {
+    const head = first === '_' ? '[-_]' : first.replace(/[.\\]/, '\\$&');
+    const rest = alternation(rests);
+    return rests.length === 1 ? head + rest : `${head}(?:${rest})`;
+  });
+  if (whole) return parts.length === 0 ? '' : `(?:${parts.join('|')})?`;
+  return parts.join('|');
+}
+
+/**
+ * A pattern over JSON bytes read as latin1 that finds every place a sensitive name could come
+ * from: any bytes of JSON in which it finds nothing need no redaction under these rules, so
+ * they can be passed through without being parsed (src/redaction/redact-stored-json.ts). It
+ * errs on the side of finding: a name containing one of PARTS anywhere, one of the exact names
+ * where a JSON string, a query or a form parameter could start and end, and whatever could
+ * spell a name in other letters (a `\u` escape, a percent-encoded letter, digit, `.`, `-` or
+ * `_`, and KELVIN SIGN, the one character outside ASCII that lower-cases into it). Undefined
+ * when an extra name has other characters: the pattern could miss how they are written.
+ */
+export function suspectPattern(rules: NameRules = {}): SuspectPattern | undefined {
+  const extra = (rules.extra ?? []).map(normalizeName);
+  if (!extra.every((name) => PLAIN_NAME.test(name))) return undefined;
+  const exactNames = [...EXACT, ...extra];
+  const parts = alternation(PARTS);
+  const exact = alternation(exactNames);
+  const spelled = String.raw`\\u|%(?:[46][1-9a-f]|[57][0-9a]|5f|2d|2e|3\d|e2%84%aa)|\xe2\x84\xaa`;
+  return {
+    pattern: new RegExp(String.raw`${parts}|["?&](?:${exact})["\\=]|${spelled}`, 'gi'),
+    longest: Math.max(...[...PARTS, ...exactNames].map((name) => name.length + 2), '%e2%84%aa'.length),
+  };
+}
+
+export interface SuspectPattern {
+  /** Global and case-insensitive: reset `lastIndex` before a search. */
+  pattern: RegExp;
+  /** No match is longer. */
+  longest: number;
+}

@@ -76,12 +76,11 @@ export type ToThread =
   | { type: 'take'; id: number }
   | { type: 'cancel'; id: number };
 
-/** Redaction thread to main thread: the summary once redacted, then chunks and the end, or why it failed. */
+/** Redaction thread to main thread: chunks, then the end with the summary, or why it failed. */
 export type FromThread =
-  | { type: 'redacted'; id: number; summary: RedactionSummary }
   | { type: 'chunk'; id: number; chunk: Uint8Array }
   | { type: 'slotted'; id: number; slot: number; length: number }
-  | { type: 'end'; id: number }
+  | { type: 'end'; id: number; summary: RedactionSummary }
   | { type: 'failed'; id: number; invalidJson: boolean; message: string };
 
 /**

@@ -62,6 +62,32 @@ const documents: [string, unknown][] = [
       text: 'lone \ud800 surrogate and \\ backslash and "quotes"',
     },
   ],
+  [
+    // Each case on its own: with small units, it passes through unparsed unless the search finds it.
+    'names spelled every way the redactor reads them',
+    {
+      cases: [
+        { PIN: 1234 },
+        { 'X-Api-Key': 'k' },
+        { sIg: ['s', 1] },
+        { ['to\u212Aen']: 'KELVIN SIGN lower-cases to k' },
+        ['https://x.example/a?p%69n=1&b=2'],
+        ['/relative?Api%2DKey=x'],
+        ['https://x.example/?to%E2%84%AAen=t'],
+        ['https://x.example/?SSN=1'],
+        ['Pass=hunter2&x=1'],
+        ['ot%70=1'],
+        { rawHeaders: ['PIN', '1', 'X-Other', '2'] },
+        { headers: [{ name: 'Bearer', value: { nested: ['deep'] } }] },
+        { headers: [['Otp', '9']] },
+        { entry: { value: 'v', name: 'JWT' } },
+        ['{"Pwd":"x"}'],
+        ['{"inner":"{\\"sig\\":\\"y\\"}"}'],
+        [' {"auth": "a"}'],
+      ],
+      notSecrets: { spin: 'the pin-up', design: 'a signature look', author: 'x', pinned: true },
+    },
+  ],
   ['a demo payload', samplePayload({ targetBytes: 200_000, seed: 3 })],
   ['a bare string', 'https://x.example/?token=t'],
   ['a number', 42],
@@ -109,6 +135,13 @@ describe('redacting stored JSON in pieces', () => {
     );
   }
 
+  it('finds names spelled with escapes in the stored JSON itself', async () => {
+    const json = String.raw`{"p\u0069n":"1","list":["https://a.example/?to\u006Ben=t","\u0053ig=x"],"n\u0061me":"k"}`;
+    const whole = redactWhole(json, {});
+    expect(whole.summary).toBe('total=3 key=1 query=1 form=1 names=pin,sig,token');
+    expect(await redactStreamed(json, {}, {})).toEqual(whole);
+  });
+
   it('redacts formatted JSON to the same value', async () => {
     const formatted = JSON.stringify(documents[0]?.[1], null, 2);
     const streamed = await redactStreamed(formatted, {}, { unitBytes: 64, windowBytes: 100 });
@@ -123,7 +156,7 @@ describe('redacting stored JSON in pieces', () => {
     expect(redacted).toBe(JSON.stringify({ body: bigBody, headers: { authorization: REDACTED } }));
   });
 
-  it.each([
+  const malformed = [
     ['truncated', '{"a":[1,2'],
     ['trailing bytes', '{"a":1} x'],
     ['a bad literal', '{"a":tru}'],
@@ -131,12 +164,33 @@ describe('redacting stored JSON in pieces', () => {
     ['an unterminated string', '{"a":"b'],
     ['nothing', ''],
     ['a missing comma', '[1 2]'],
-  ])('refuses %s', async (_label, json) => {
+  ];
+  const refused = (error: unknown): boolean =>
+    error instanceof MalformedJsonError || error instanceof SyntaxError;
+
+  it.each(malformed)('refuses %s wherever it parses or walks it', async (_label, json) => {
     for (const unitBytes of [1, 1024]) {
-      const error: unknown = await redactStreamed(json, {}, { unitBytes, windowBytes: 3 }).catch(
+      // A custom function may change any string: every value is parsed.
+      const parsed: unknown = await redactStreamed(json, custom, { unitBytes, windowBytes: 3 }).catch(
         (e: unknown) => e,
       );
-      expect(error instanceof MalformedJsonError || error instanceof SyntaxError).toBe(true);
+      expect(refused(parsed)).toBe(true);
+      // A secret in the malformed value: it is parsed to be redacted.
+      const withSecret = json.replace('"a"', '"token"').replace('1 2', '"token" 2');
+      const suspect: unknown = await redactStreamed(withSecret, {}, { unitBytes, windowBytes: 3 }).catch(
+        (e: unknown) => e,
+      );
+      expect(refused(suspect)).toBe(true);
     }
   });
+
+  it.each(malformed)(
+    'refuses %s where its structure is walked, else passes it through as stored, as it does any value with nothing to redact',
+    async (_label, json) => {
+      const outcome: unknown = await redactStreamed(json, {}, { windowBytes: 3 }).catch((e: unknown) => e);
+      const structural = !['a bad literal', 'a missing colon', 'a missing comma'].includes(_label);
+      if (structural) expect(refused(outcome)).toBe(true);
+      else expect(outcome).toEqual({ json, summary: 'total=0' });
+    },
+  );
 });
