@@ -18,7 +18,7 @@ import { benchRedis, startConsumer, startRedis, startS3, waitDrained } from './l
 
 /** The consumer's two ways to read a payload (src/consumer/archive-processor.ts). */
 const READ_MODES = [
-  { name: 'redaction in the consumer (default; over 16 MiB: in pieces)', redaction: true },
+  { name: 'redaction in the consumer (default; over 16 MiB: read in steps)', redaction: true },
   { name: 'nothing left to redact (producer redacted, or off): stored JSON streamed', redaction: false },
 ] as const;
 

@@ -43,9 +43,10 @@ export const defaults = {
   /** Redact secrets in the consumer before anything reaches S3. */
   redact: true,
   /**
-   * JSON bytes one consumer holds parsed for redaction at once (each about 4x its JSON in
-   * memory): payloads of up to 16 MiB, which are redacted whole; a larger payload is redacted
-   * in pieces and does not count, nor does one with nothing to redact.
+   * JSON bytes one consumer holds whole for its redaction threads at once: payloads over
+   * 120 KiB and up to 16 MiB. A larger payload is read in steps and does not count, nor does a
+   * small one (parsed whole, about 4x its JSON, at most `concurrency` of 120 KiB), nor one with
+   * nothing to redact.
    */
   maxRedactingBytes: 128 * MiB,
   /** Redact in the producer instead, so secrets never reach Redis either; costs the task a slower stringify. */
@@ -69,7 +70,7 @@ export const defaults = {
    */
   maxCpuShare: 0.3,
   /**
-   * Threads that parse, redact and stringify again the payloads redacted whole, so they use
+   * Threads that redact the payloads read whole (over 120 KiB, up to 16 MiB), so they use
    * every core and leave the event loop free: the cores. 0 redacts on the event loop. Each
    * starts on first need (never more than `concurrency`) and takes about 16 MB.
    */

@@ -30,11 +30,12 @@ export interface ArchiveProcessorDeps {
   /** Redacts secrets before anything is stringified for S3; undefined turns redaction off. */
   redactor: Redactor | undefined;
   /**
-   * Threads that redact payloads redacted whole, with the redactor's rules; undefined redacts
-   * them on the event loop (a redactor with a custom function cannot be sent to a thread).
+   * Threads that redact the payloads read whole, with the redactor's rules; undefined redacts
+   * every payload on the event loop (a redactor with a custom function cannot be sent to a
+   * thread).
    */
   redactionPool?: RedactionPool | undefined;
-  /** JSON bytes held parsed for redaction at once, across this consumer's archives. */
+  /** JSON bytes held whole for the redaction threads at once, across this consumer's archives. */
   redactingBudget: ByteBudget;
   /** Encryption at rest and storage class of every object. */
   protection: Omit<ObjectProtection, 'tags'>;

@@ -77,7 +77,7 @@ export async function readStoredBytes(
 }
 
 /**
- * Random access to a payload's stored JSON (GETRANGE), for redacting it in pieces, or null when
+ * Random access to a payload's stored JSON (GETRANGE), for redacting it in steps, or null when
  * the key does not exist. A read that comes back short (the payload was evicted or released
  * meanwhile) fails rather than archiving a truncated document.
  */

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadDebugPayload } from '../../src/pull.ts';
-import { WHOLE_REDACTION_MAX_BYTES } from '../../src/consumer/archive-processor.ts';
+import {
+  PARSED_REDACTION_MAX_BYTES,
+  WHOLE_REDACTION_MAX_BYTES,
+} from '../../src/consumer/archive-processor.ts';
 import { formatRedactionSummary, REDACTED, Redactor } from '../../src/redaction/redactor.ts';
 import { createS3Client } from '../../src/storage/s3-client.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
@@ -87,7 +90,10 @@ describe('secrets', () => {
     expect(pulled.metadata.redaction).toBe('off');
   });
 
-  it('are redacted in pieces in a payload over the whole-redaction size, with the same result', async () => {
+  it.each([
+    ['on a redaction thread, read whole', 12, PARSED_REDACTION_MAX_BYTES, WHOLE_REDACTION_MAX_BYTES],
+    ['read in steps, over the size read whole', 180, WHOLE_REDACTION_MAX_BYTES, Number.POSITIVE_INFINITY],
+  ])('are redacted by suspects %s, to what parsing the whole would give', async (_how, pageCount, over, upTo) => {
     const queueName = uniqueQueueName('redact-large');
     const bucket = await servers.s3.createBucket();
     const producer = guard.producer({
@@ -98,12 +104,13 @@ describe('secrets', () => {
     const inspector = guard.inspector(servers.redis.url, queueName);
     const payload = {
       ...recorded(),
-      pages: Array.from({ length: 180 }, (_, i) => `<p>${String(i)}</p>`.repeat(10_000)),
+      pages: Array.from({ length: pageCount }, (_, i) => `<p>${String(i)}</p>`.repeat(10_000)),
     };
     const result = await producer.enqueue(payload, { taskId: 'large' });
     if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
     const stored = (await inspector.ledger.readPayload(result.payloadId)) ?? '';
-    expect(stored.length).toBeGreaterThan(WHOLE_REDACTION_MAX_BYTES);
+    expect(stored.length).toBeGreaterThan(over);
+    expect(stored.length).toBeLessThanOrEqual(upTo);
     const consumer = await guard.consumer(consumerTarget(servers, queueName, bucket));
     try {
       await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
