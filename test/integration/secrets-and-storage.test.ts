@@ -93,41 +93,44 @@ describe('secrets', () => {
   it.each([
     ['on a redaction thread, read whole', 12, PARSED_REDACTION_MAX_BYTES, WHOLE_REDACTION_MAX_BYTES],
     ['read in steps, over the size read whole', 180, WHOLE_REDACTION_MAX_BYTES, Number.POSITIVE_INFINITY],
-  ])('are redacted by suspects %s, to what parsing the whole would give', async (_how, pageCount, over, upTo) => {
-    const queueName = uniqueQueueName('redact-large');
-    const bucket = await servers.s3.createBucket();
-    const producer = guard.producer({
-      redisUrl: servers.redis.url,
-      queueName,
-      maxPayloadBytes: 64 * 1024 ** 2,
-    });
-    const inspector = guard.inspector(servers.redis.url, queueName);
-    const payload = {
-      ...recorded(),
-      pages: Array.from({ length: pageCount }, (_, i) => `<p>${String(i)}</p>`.repeat(10_000)),
-    };
-    const result = await producer.enqueue(payload, { taskId: 'large' });
-    if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
-    const stored = (await inspector.ledger.readPayload(result.payloadId)) ?? '';
-    expect(stored.length).toBeGreaterThan(over);
-    expect(stored.length).toBeLessThanOrEqual(upTo);
-    const consumer = await guard.consumer(consumerTarget(servers, queueName, bucket));
-    try {
-      await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
-        what: 'the payload to be archived',
-        timeoutMs: 60_000,
+  ])(
+    'are redacted by suspects %s, to what parsing the whole would give',
+    async (_how, pageCount, over, upTo) => {
+      const queueName = uniqueQueueName('redact-large');
+      const bucket = await servers.s3.createBucket();
+      const producer = guard.producer({
+        redisUrl: servers.redis.url,
+        queueName,
+        maxPayloadBytes: 64 * 1024 ** 2,
       });
-      const pulled = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
-      const whole = new Redactor().redactInPlace(JSON.parse(stored) as unknown);
-      expect(JSON.stringify(pulled.payload)).toBe(JSON.stringify(whole.value));
-      expect(JSON.stringify(pulled.payload)).not.toContain(SECRET);
-      expect(pulled.metadata.redaction).toBe(formatRedactionSummary(whole.summary));
-    } finally {
-      await consumer.close();
-      await inspector.close();
-      await producer.close();
-    }
-  });
+      const inspector = guard.inspector(servers.redis.url, queueName);
+      const payload = {
+        ...recorded(),
+        pages: Array.from({ length: pageCount }, (_, i) => `<p>${String(i)}</p>`.repeat(10_000)),
+      };
+      const result = await producer.enqueue(payload, { taskId: 'large' });
+      if (result.status !== 'queued') throw new Error(`dropped: ${result.reason}`);
+      const stored = (await inspector.ledger.readPayload(result.payloadId)) ?? '';
+      expect(stored.length).toBeGreaterThan(over);
+      expect(stored.length).toBeLessThanOrEqual(upTo);
+      const consumer = await guard.consumer(consumerTarget(servers, queueName, bucket));
+      try {
+        await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
+          what: 'the payload to be archived',
+          timeoutMs: 60_000,
+        });
+        const pulled = await loadDebugPayload({ s3: servers.s3.client, bucket, key: result.key });
+        const whole = new Redactor().redactInPlace(JSON.parse(stored) as unknown);
+        expect(JSON.stringify(pulled.payload)).toBe(JSON.stringify(whole.value));
+        expect(JSON.stringify(pulled.payload)).not.toContain(SECRET);
+        expect(pulled.metadata.redaction).toBe(formatRedactionSummary(whole.summary));
+      } finally {
+        await consumer.close();
+        await inspector.close();
+        await producer.close();
+      }
+    },
+  );
 
   it('fail at once, and stay counted, when the stored bytes to redact are not JSON', async () => {
     const queueName = uniqueQueueName('redact-corrupt');
