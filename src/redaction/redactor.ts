@@ -164,32 +164,44 @@ export class Redactor {
     };
   }
 
-  /** Starts redacting one document in pieces; its summary accumulates until the next run. */
+  /**
+   * Starts redacting one document in pieces, with a summary of its own: documents redacted in
+   * pieces at once (an archive's walk waits for gzip between pieces) share this Redactor, so
+   * each piece's work counts into its own document's summary.
+   */
   pieces(): RedactionPieces {
-    this.#summary = Redactor.#emptySummary();
+    const summary = Redactor.#emptySummary();
+    // Each call is synchronous: no other document's piece can run while the summary is swapped in.
+    const counting = <T>(work: () => T): T => {
+      this.#summary = summary;
+      return work();
+    };
     return {
       isSensitive: (name) => this.#isSensitive(name),
       isHeaderList: isHeaderListKey,
-      value: (value, path, sensitiveKey) => {
-        const before = this.#summary.total;
-        const redacted =
-          sensitiveKey === undefined
-            ? this.#walk(value, linkedPath(path), 0)
-            : this.#leaves(value, sensitiveKey, 'key');
-        // The custom hook may change strings without counting them: a container it saw may have
-        // changed, a string only if it is not the same string.
-        const custom =
-          this.#custom !== undefined &&
-          sensitiveKey === undefined &&
-          ((typeof value === 'object' && value !== null) ||
-            (typeof value === 'string' && redacted !== value));
-        return { value: redacted, changed: custom || this.#summary.total !== before };
-      },
+      value: (value, path, sensitiveKey) =>
+        counting(() => {
+          const before = summary.total;
+          const redacted =
+            sensitiveKey === undefined
+              ? this.#walk(value, linkedPath(path), 0)
+              : this.#leaves(value, sensitiveKey, 'key');
+          // The custom hook may change strings without counting them: a container it saw may
+          // have changed, a string only if it is not the same string.
+          const custom =
+            this.#custom !== undefined &&
+            sensitiveKey === undefined &&
+            ((typeof value === 'object' && value !== null) ||
+              (typeof value === 'string' && redacted !== value));
+          return { value: redacted, changed: custom || summary.total !== before };
+        }),
       suspects: this.#suspects,
       entry: (name) => {
-        this.#count('header', name);
+        counting(() => {
+          this.#count('header', name);
+        });
       },
-      summary: () => this.#summary,
+      summary: () => summary,
     };
   }
 

@@ -142,6 +142,36 @@ describe('redacting stored JSON in pieces', () => {
     expect(await redactStreamed(json, {}, {})).toEqual(whole);
   });
 
+  it('keeps a summary per document when one Redactor redacts several at once', async () => {
+    const redactor = new Redactor();
+    // Fillers over one output chunk: each walk yields between its two secrets.
+    const filler = 'x'.repeat(600_000);
+    const documentA = JSON.stringify({ a: [{ password: 'p' }, { filler }, { token: 't' }] });
+    const documentB = JSON.stringify({ b: [{ pin: 1 }, { filler }, { cookie: 'c' }] });
+    const walks = [documentA, documentB].map((json) => {
+      const pieces = redactor.pieces();
+      return { pieces, chunks: redactStoredJson(bufferSource(Buffer.from(json)), pieces, { unitBytes: 64 }) };
+    });
+    // Interleaved chunk by chunk, as two archives waiting on gzip are.
+    const outputs: Buffer[][] = [[], []];
+    for (let done = 0; done < walks.length;) {
+      done = 0;
+      for (const [index, walk] of walks.entries()) {
+        const next = await walk.chunks.next();
+        if (next.done === true) done += 1;
+        else outputs[index]?.push(next.value);
+      }
+    }
+    expect(formatRedactionSummary(walks[0]?.pieces.summary() ?? redactor.summary())).toBe(
+      'total=2 key=2 names=password,token',
+    );
+    expect(formatRedactionSummary(walks[1]?.pieces.summary() ?? redactor.summary())).toBe(
+      'total=2 key=2 names=cookie,pin',
+    );
+    expect(Buffer.concat(outputs[0] ?? []).toString()).toBe(redactWhole(documentA, {}).json);
+    expect(Buffer.concat(outputs[1] ?? []).toString()).toBe(redactWhole(documentB, {}).json);
+  });
+
   it('redacts formatted JSON to the same value', async () => {
     const formatted = JSON.stringify(documents[0]?.[1], null, 2);
     const streamed = await redactStreamed(formatted, {}, { unitBytes: 64, windowBytes: 100 });

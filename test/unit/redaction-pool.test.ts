@@ -88,11 +88,18 @@ describe('RedactionPool', () => {
     await collect(one.chunks);
     await collect(redaction.redact(Buffer.from(json)).chunks);
     expect(redaction.size).toBe(1);
-    const many = await Promise.all(
-      Array.from({ length: 6 }, () => collect(redaction.redact(Buffer.from(json)).chunks)),
-    );
+    // Over two chunks ahead each, so a thread's three walks take turns waiting for the reader.
+    const large = JSON.stringify(samplePayload({ seed: 3, targetBytes: 2_500_000 }));
+    const redacting = Array.from({ length: 6 }, () => redaction.redact(Buffer.from(large)));
+    const many = await Promise.all(redacting.map((redacted) => collect(redacted.chunks)));
     expect(redaction.size).toBe(2);
-    for (const got of many) expect(got.json).toBe(expected(json).json);
+    for (const got of many) expect(got.json).toBe(expected(large).json);
+    // Each with its own summary.
+    for (const redacted of redacting) {
+      expect(formatRedactionSummary(redacted.summary())).toBe(
+        formatRedactionSummary(expected(large).summary),
+      );
+    }
   });
 
   it('fails bytes that are not JSON with InvalidJsonError and goes on', async () => {
