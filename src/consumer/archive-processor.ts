@@ -128,12 +128,12 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  * from Redis as stored, in 1 MiB steps, straight into gzip: no parse, no second stringify, and
  * memory that does not grow with the payload. One that needs redaction is redacted by
  * redactStoredJson: bytes in which the redactor's suspect search finds nothing pass through as
- * stored, and the values around what it finds (up to 64 KiB of JSON each) are parsed and
+ * stored, and the values around what it finds (up to 4 KiB of JSON each) are parsed and
  * redacted. One of up to WHOLE_REDACTION_MAX_BYTES is read whole and redacted so on a
  * redaction thread when there is a pool (those archives hold at most `redactingBudget` JSON
  * bytes at once); a larger one, or any without a pool, is read the same way as a stored one
  * and redacted on the event loop on its way to gzip, its memory not growing with it but for
- * any single string (or header list) larger than 64 KiB with something to redact. A small one
+ * any single string (or header list) larger than 4 KiB with something to redact. A small one
  * (PARSED_REDACTION_MAX_BYTES) is parsed, redacted and stringified again whole on the event
  * loop instead, which is faster at that size.
  */

@@ -102,9 +102,9 @@ function settle(task: Task, outcome: RedactionSummary | Error): void {
  *
  * A payload's bytes move to the thread without a copy. Memory per payload in a thread: its
  * JSON (which the consumer's `maxRedactingBytes` bounds across payloads), the value redacted
- * at the time (up to 64 KiB of JSON, parsed), and at most CHUNKS_AHEAD chunks of 512 KiB
- * waiting for the consumer; per thread, about 16 MB for the runtime and 4 MiB of slots its
- * chunks pass through.
+ * at the time (up to 4 KiB of JSON parsed, or a single larger string or header list with a
+ * suspect in it), and at most CHUNKS_AHEAD chunks of 512 KiB waiting for the consumer; per
+ * thread, about 16 MB for the runtime and 4 MiB of slots its chunks pass through.
  *
  * A thread that dies (out of memory under `resourceLimits`, say) fails the payloads it held
  * with an error, and a new one starts for the next payload.
