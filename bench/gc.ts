@@ -38,7 +38,7 @@ await runBench('gc', async (ctx) => {
   const plan = ctx.quick ? { size: 1e6, count: 12 } : { size: 1e6, count: 80 };
   const payload = benchPayload(plan.size);
   const runs = new Map<string, Run[]>(variants.map((v) => [v.name, []]));
-  const rounds = ctx.quick ? 1 : 2;
+  const rounds = ctx.quick ? 1 : 6;
   for (let round = 0; round < rounds; round += 1) {
     for (let i = 0; i < variants.length; i += 1) {
       const variant = variants[(round + i) % variants.length];
