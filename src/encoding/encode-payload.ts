@@ -1,4 +1,4 @@
-import { pipeline } from 'node:stream/promises';
+import { addAbortListener } from 'node:events';
 import { defaults } from '../config.ts';
 import { base64Encode } from './base64.ts';
 import { jsonChunks, ONE_STRING_CHARS } from './json-chunks.ts';
@@ -55,29 +55,51 @@ export function encodePayload<T>(
  * Streams JSON text that exists already (the bytes a producer stored) through gzip and base64
  * into `sink`, like encodePayload without the stringify stage. Memory: as encodePayload's, with
  * the source's chunks in place of stringify's.
+ *
+ * The stages are async generators joined directly rather than by `stream.pipeline`, whose
+ * stream plumbing cost about 0.2 ms per payload (a fifth of a 100 KB payload's time). What it
+ * gave is kept: an abort rejects at once with the signal's reason, and when the sink stops
+ * early or fails, the stages are closed (blocks being compressed, the source's reads).
  */
 export async function encodeJson<T>(
   chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
   sink: (base64: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<T>,
   options: EncodeOptions,
 ): Promise<T> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const json = digestCounter();
   let gzipBytes = 0;
   let base64Bytes = 0;
   const stats = (): LayerStats => ({ jsonBytes: json.bytes, gzipBytes, base64Bytes, jsonSha256: json.hex() });
 
-  return pipeline(
-    parallelGzip(chunks, {
-      level: options.gzipLevel,
-      parallelism: options.gzipParallelism ?? defaults.gzipParallelism,
-      onBlock: (block) => {
-        json.update(block);
-      },
-    }),
-    tally((chunk) => (gzipBytes += chunk.length)),
-    base64Encode,
-    tally((chunk) => (base64Bytes += chunk.length)),
-    (base64: AsyncIterable<Buffer>) => sink(base64, stats),
-    options.signal === undefined ? {} : { signal: options.signal },
-  );
+  const gzip = parallelGzip(chunks, {
+    level: options.gzipLevel,
+    parallelism: options.gzipParallelism ?? defaults.gzipParallelism,
+    onBlock: (block) => {
+      json.update(block);
+    },
+  });
+  const base64 = tally((chunk) => {
+    signal?.throwIfAborted();
+    base64Bytes += chunk.length;
+  })(base64Encode(tally((chunk) => (gzipBytes += chunk.length))(gzip)));
+
+  const sinking = sink(base64, stats);
+  let stopAborting: Disposable | undefined;
+  try {
+    if (signal === undefined) return await sinking;
+    // A sink stuck on something else must not hold up the abort; it settles on its own later.
+    sinking.catch(() => undefined);
+    const aborted = new Promise<never>((_, reject) => {
+      stopAborting = addAbortListener(signal, () => {
+        reject(signal.reason as Error);
+      });
+    });
+    return await Promise.race([sinking, aborted]);
+  } finally {
+    stopAborting?.[Symbol.dispose]();
+    // Closes every stage behind the sink (after a read under way, if any); errors are the sink's to report.
+    base64.return(undefined).catch(() => undefined);
+  }
 }

@@ -4,7 +4,7 @@ import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import { base64Decode, base64Encode } from '../../src/encoding/base64.ts';
 import { decodeArchive } from '../../src/encoding/decode-archive.ts';
-import { encodePayload } from '../../src/encoding/encode-payload.ts';
+import { encodeJson, encodePayload } from '../../src/encoding/encode-payload.ts';
 import { jsonChunks } from '../../src/encoding/json-chunks.ts';
 import { IntegrityError } from '../../src/errors.ts';
 import { createHash } from 'node:crypto';
@@ -121,6 +121,57 @@ describe('whole pipeline', () => {
     const decoded = text(decodeArchive(Readable.from([body]), 'the-key', '0'.repeat(64)));
     await expect(decoded).rejects.toBeInstanceOf(IntegrityError);
     await expect(decoded).rejects.toThrow(/the-key.*0000.*got [0-9a-f]{64}/);
+  });
+
+  it('rejects at once with the abort reason while the sink is stuck, and reads no further', async () => {
+    const controller = new AbortController();
+    let reads = 0;
+    async function* source(): AsyncGenerator<Buffer, void, undefined> {
+      for (;;) {
+        reads += 1;
+        yield await Promise.resolve(Buffer.alloc(600_000, 'a'));
+      }
+    }
+    const encoding = encodeJson(
+      source(),
+      async (body) => {
+        for await (const chunk of body) {
+          expect(chunk.length).toBeGreaterThan(0);
+          await new Promise(() => undefined);
+        }
+        return 0;
+      },
+      { gzipLevel: 1, signal: controller.signal },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const before = reads;
+    controller.abort(new Error('deadline'));
+    await expect(encoding).rejects.toThrow('deadline');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(reads).toBe(before);
+  });
+
+  it('closes the source when the sink gives up partway without closing what it read', async () => {
+    let closed = false;
+    async function* source(): AsyncGenerator<Buffer, void, undefined> {
+      try {
+        for (let i = 0; i < 100; i += 1) yield await Promise.resolve(Buffer.alloc(600_000, 'b'));
+      } finally {
+        closed = true;
+      }
+    }
+    const encoding = encodeJson(
+      source(),
+      async (body) => {
+        // As storeObject reads the first part: by hand, and a failure leaves the iterator open.
+        const first: IteratorResult<Buffer> = await body[Symbol.asyncIterator]().next();
+        throw new Error(`upload failed after ${first.done === true ? 0 : first.value.length} bytes`);
+      },
+      { gzipLevel: 1 },
+    );
+    await expect(encoding).rejects.toThrow('upload failed');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closed).toBe(true);
   });
 
   it('names a corrupted gzip layer', async () => {
