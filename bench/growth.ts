@@ -254,7 +254,7 @@ await runBench('growth', async (ctx) => {
       ]),
     ),
     '',
-    'The encode stages and the upload are bounded (a few 512 KiB blocks plus 8 MiB x 3 of parts). Both paths read the stored JSON from Redis in 1 MiB steps; the redacting one, for payloads over 16 MiB like these, parses and redacts one value of up to 64 KiB at a time (src/redaction/redact-stored-json.ts), so neither peak grows with the payload. What it holds whole is any single string (or header list) larger than that. Payloads of up to 16 MiB are redacted whole (about 4x their JSON, capped by DEBUG_ARCHIVE_MAX_REDACTING_BYTES).',
+    'The encode stages and the upload are bounded (a few 512 KiB blocks plus 8 MiB x 3 of parts). Both paths read the stored JSON from Redis in 1 MiB steps; the redacting one, for payloads over 16 MiB like these, redacts them by suspects (src/redaction/redact-stored-json.ts): values with nothing to redact pass through, values of up to 4 KiB around each match are parsed, so neither peak grows with the payload. What it holds whole is any single string (or header list) larger than that with a match in it. Payloads of up to 16 MiB are read whole for a redaction thread (their JSON, capped by DEBUG_ARCHIVE_MAX_REDACTING_BYTES).',
     '',
     `### Enqueue latency over ${latency.total} enqueues (${latency.payloadBytes}-byte payload, one at a time, no consumer)`,
     '',
