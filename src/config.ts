@@ -44,9 +44,10 @@ export const defaults = {
   redact: true,
   /**
    * JSON bytes one consumer holds whole for its redaction threads at once: payloads over
-   * 120 KiB and up to 16 MiB. A larger payload is read in steps and does not count, nor does a
-   * small one (parsed whole, about 4x its JSON, at most `concurrency` of 120 KiB), nor one with
-   * nothing to redact.
+   * 120 KiB and up to 16 MiB. Redaction adds little to them, but for a single string (or header
+   * list) with something to redact, which is parsed whole (up to about 3x its bytes more). A
+   * larger payload is read in steps and does not count, nor does a small one (parsed whole,
+   * about 4x its JSON, at most `concurrency` of 120 KiB), nor one with nothing to redact.
    */
   maxRedactingBytes: 128 * MiB,
   /** Redact in the producer instead, so secrets never reach Redis either; costs the task a slower stringify. */
