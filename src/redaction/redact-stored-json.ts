@@ -1,5 +1,5 @@
 import { JsonScanner, MalformedJsonError, type ByteSource } from '../encoding/json-scanner.ts';
-import { REDACTED, type RedactionPieces } from './redactor.ts';
+import { REDACTED, type RedactionPath, type RedactionPieces } from './redactor.ts';
 import type { SuspectPattern } from './sensitive-names.ts';
 
 /**
@@ -24,7 +24,8 @@ const OPEN_ARRAY = 0x5b;
 const QUOTE = 0x22;
 
 interface Context {
-  path: readonly (string | number)[];
+  /** A linked list: a deep document must not copy its path at every level. */
+  path: RedactionPath;
   /** The nearest sensitive key above: every leaf below goes. */
   sensitiveKey: string | undefined;
 }
@@ -230,7 +231,7 @@ export async function* redactStoredJson(
       let end = await scanner.containerEnd(start, Math.max(small, cleanUntil));
       if (end !== -1 && end <= cleanUntil) return yield* passThrough(start, end);
       if (end > small) end = -1;
-      if (end === -1 && first === OPEN_ARRAY && pieces.isHeaderList(context.path.at(-1))) {
+      if (end === -1 && first === OPEN_ARRAY && pieces.isHeaderList(context.path?.key)) {
         end = await scanner.containerEnd(start);
       }
       if (end !== -1) {
@@ -265,7 +266,7 @@ export async function* redactStoredJson(
       out(bytes);
       out(COLON);
       const child: Context = {
-        path: [...context.path, key],
+        path: { parent: context.path, key },
         sensitiveKey: context.sensitiveKey ?? (pieces.isSensitive(key) ? key : undefined),
       };
       let valueEnd: number | undefined;
@@ -298,7 +299,10 @@ export async function* redactStoredJson(
     let element = (await scanner.byteAt(at)) === 0x5d ? -1 : at;
     for (let index = 0; element !== -1; index += 1) {
       if (index > 0) out(COMMA);
-      const child: Context = { path: [...context.path, index], sensitiveKey: context.sensitiveKey };
+      const child: Context = {
+        path: { parent: context.path, key: index },
+        sensitiveKey: context.sensitiveKey,
+      };
       at = await scanner.skipSpace(yield* value(element, child));
       element = await nextMember(at, 0x5d);
     }
@@ -306,7 +310,7 @@ export async function* redactStoredJson(
     return at + 1;
   }
 
-  const end = await scanner.skipSpace(yield* value(0, { path: [], sensitiveKey: undefined }));
+  const end = await scanner.skipSpace(yield* value(0, { path: undefined, sensitiveKey: undefined }));
   if (end < scanner.length) throw new MalformedJsonError('nothing expected after the document', end);
   if (pendingBytes > 0) yield take();
 }

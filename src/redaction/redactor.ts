@@ -37,14 +37,11 @@ export interface RedactionPieces {
   /** Whether an array under this key is a header list, redacted as a whole. */
   isHeaderList(key: string | number | undefined): boolean;
   /**
-   * Redacts, in place, a value met at `path` (its keys from the root); `sensitiveKey` is the
-   * nearest sensitive key above it, if any. `changed` is false only when its JSON is the same.
+   * Redacts, in place, a value met at `path` (its keys from the root, innermost first);
+   * `sensitiveKey` is the nearest sensitive key above it, if any. `changed` is false only when
+   * its JSON is the same.
    */
-  value(
-    value: unknown,
-    path: readonly (string | number)[],
-    sensitiveKey?: string,
-  ): { value: unknown; changed: boolean };
+  value(value: unknown, path: RedactionPath, sensitiveKey?: string): { value: unknown; changed: boolean };
   /**
    * Finds, in JSON bytes, every place redaction could change anything: bytes where it finds
    * nothing are left as they are (under no sensitive key). Undefined: anything could change.
@@ -81,16 +78,12 @@ type Container = Record<string, unknown> | unknown[];
 
 /** Where a value sits, as a linked list: deep documents must not copy a path per node. */
 interface PathNode {
-  parent: Path;
-  key: string | number;
+  readonly parent: RedactionPath;
+  readonly key: string | number;
 }
-type Path = PathNode | undefined;
-
-function linkedPath(keys: readonly (string | number)[]): Path {
-  let path: Path;
-  for (const key of keys) path = { parent: path, key };
-  return path;
-}
+/** A value's keys from the root, innermost first; undefined at the root. */
+export type RedactionPath = PathNode | undefined;
+type Path = RedactionPath;
 
 function pathArray(path: Path): (string | number)[] {
   const keys: (string | number)[] = [];
@@ -184,7 +177,7 @@ export class Redactor {
           const before = summary.total;
           const redacted =
             sensitiveKey === undefined
-              ? this.#walk(value, linkedPath(path), 0)
+              ? this.#walk(value, path, 0)
               : this.#leaves(value, sensitiveKey, 'key');
           // The custom hook may change strings without counting them: a container it saw may
           // have changed, a string only if it is not the same string.

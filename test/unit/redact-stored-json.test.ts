@@ -172,6 +172,12 @@ describe('redacting stored JSON in pieces', () => {
     expect(Buffer.concat(outputs[1] ?? []).toString()).toBe(redactWhole(documentB, {}).json);
   });
 
+  it('redacts a deeply nested document, opened level by level, to the same bytes', async () => {
+    // As deep as JSON.stringify goes (it throws past a few thousand levels), a secret at the bottom.
+    const json = `${'['.repeat(3000)}{"token":"t","other":1}${']'.repeat(3000)}`;
+    expect(await redactStreamed(json, {}, { unitBytes: 64 })).toEqual(redactWhole(json, {}));
+  });
+
   it('redacts formatted JSON to the same value', async () => {
     const formatted = JSON.stringify(documents[0]?.[1], null, 2);
     const streamed = await redactStreamed(formatted, {}, { unitBytes: 64, windowBytes: 100 });
