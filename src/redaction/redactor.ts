@@ -83,9 +83,8 @@ interface PathNode {
 }
 /** A value's keys from the root, innermost first; undefined at the root. */
 export type RedactionPath = PathNode | undefined;
-type Path = RedactionPath;
 
-function pathArray(path: Path): (string | number)[] {
+function pathArray(path: RedactionPath): (string | number)[] {
   const keys: (string | number)[] = [];
   for (let node = path; node !== undefined; node = node.parent) keys.push(node.key);
   return keys.reverse();
@@ -212,12 +211,12 @@ export class Redactor {
   }
 
   /** Walks `root`, rewriting in place; strings are replaced through their parent. */
-  #walk(root: unknown, rootPath: Path, depth: number): unknown {
+  #walk(root: unknown, rootPath: RedactionPath, depth: number): unknown {
     if (typeof root === 'string') return this.#string(root, rootPath, depth);
     if (typeof root !== 'object' || root === null) return root;
-    const stack: { node: Container; path: Path }[] = [{ node: root as Container, path: rootPath }];
+    const stack: { node: Container; path: RedactionPath }[] = [{ node: root as Container, path: rootPath }];
     while (stack.length > 0) {
-      const { node, path } = stack.pop() as { node: Container; path: Path };
+      const { node, path } = stack.pop() as { node: Container; path: RedactionPath };
       if (Array.isArray(node)) {
         if (isHeaderListKey(path?.key)) this.#headerList(node);
         for (let index = 0; index < node.length; index += 1) {
@@ -310,7 +309,7 @@ export class Redactor {
     return changed;
   }
 
-  #string(text: string, path: Path, depth: number): string {
+  #string(text: string, path: RedactionPath, depth: number): string {
     let result = text;
     if (URL_LIKE.test(text)) {
       const queryStart = text.indexOf('?');
@@ -344,7 +343,7 @@ export class Redactor {
     return changed ? parts.join('&') : query;
   }
 
-  #jsonBody(text: string, path: Path, depth: number): string {
+  #jsonBody(text: string, path: RedactionPath, depth: number): string {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
