@@ -14,7 +14,13 @@ import { InvalidJsonError, type RedactionPool } from '../redaction/redaction-poo
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
 import type { ByteBudget } from './byte-budget.ts';
-import { openStoredJson, readStoredBytes, readStoredJson, storedJsonSource } from './stored-json.ts';
+import {
+  openStoredJson,
+  readStoredBytes,
+  readStoredJson,
+  storedJsonSource,
+  StoredJsonChangedError,
+} from './stored-json.ts';
 
 export interface ArchiveProcessorDeps {
   s3: S3Client;
@@ -283,8 +289,11 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     };
   };
 
-  return async (job: Job, signal: AbortSignal): Promise<ArchiveJobResult> => {
-    const data = checkJobData(job.data);
+  const archiveJob = async (
+    job: Job,
+    data: ArchiveJobData,
+    signal: AbortSignal,
+  ): Promise<ArchiveJobResult> => {
     if (deps.redactor === undefined || data.redaction !== undefined) {
       return archive(job, data, await encodeStored(data, signal), data.redaction ?? 'off', signal);
     }
@@ -305,4 +314,24 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       release();
     }
   };
+
+  return async (job: Job, signal: AbortSignal): Promise<ArchiveJobResult> => {
+    const data = checkJobData(job.data);
+    try {
+      return await archiveJob(job, data, signal);
+    } catch (error) {
+      // Another attempt (a stalled job's, a duplicate's) archived and released the payload, or
+      // it was evicted, while this one read it: nothing was stored here, and nothing is lost.
+      if (changedWhileRead(error)) return gone(data, signal);
+      throw error;
+    }
+  };
+}
+
+/** Whether the error, or one it was wrapped in on its way out of an upload, is a read that came back short. */
+function changedWhileRead(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof StoredJsonChangedError) return true;
+  }
+  return false;
 }

@@ -77,6 +77,15 @@ export async function readStoredBytes(
 }
 
 /**
+ * A payload's stored bytes went (or shrank) while they were read: released by another attempt
+ * that archived it, or evicted. Never worth retrying: what is left to do is what a payload
+ * found gone at the start gets.
+ */
+export class StoredJsonChangedError extends Error {
+  override readonly name = 'StoredJsonChangedError';
+}
+
+/**
  * Random access to a payload's stored JSON (GETRANGE), for redacting it in steps, or null when
  * the key does not exist. A read that comes back short (the payload was evicted or released
  * meanwhile) fails rather than archiving a truncated document.
@@ -89,7 +98,7 @@ export async function storedJsonSource(redis: RedisClient, key: string): Promise
     read: async (start, end) => {
       const bytes = await redis.getrangeBuffer(key, start, end - 1);
       if (bytes.length !== end - start) {
-        throw new Error(
+        throw new StoredJsonChangedError(
           `payload ${key} changed while it was read: ${String(start + bytes.length)} of ${String(length)} bytes`,
         );
       }

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStoredJson, readStoredJson } from '../../src/consumer/stored-json.ts';
+import { openStoredJson, readStoredJson, StoredJsonChangedError } from '../../src/consumer/stored-json.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { loadDebugPayload } from '../../src/pull.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
@@ -55,9 +55,11 @@ describe('stored JSON', () => {
         await client.del('stored:vanishing');
       }
     };
-    await expect(read()).rejects.toThrow(
+    const failure = read();
+    await expect(failure).rejects.toThrow(
       /stored:vanishing changed while it was read: 131072 of 3\d{5} bytes/,
     );
+    await expect(failure).rejects.toBeInstanceOf(StoredJsonChangedError);
   });
 
   it('is archived as stored when the consumer has no redaction to do, across many steps and blocks', async () => {
