@@ -1,6 +1,6 @@
 import * as JSONStream from 'JSONStream';
 import { jsonLengthExceeds } from './json-length.ts';
-import { allocateUnsafe, utf8Concat } from './utf8-concat.ts';
+import { utf8Concat } from './utf8-concat.ts';
 
 interface JsonArrayWriter {
   write(value: unknown): boolean;
@@ -29,8 +29,7 @@ export const ONE_STRING_CHARS = 1024 * 1024;
  * A value estimated at or under `oneStringChars` (default ONE_STRING_CHARS) of JSON is
  * stringified at once instead and yielded as one chunk. A caller that knows about how long the
  * JSON is (it parsed the value from JSON, say) passes it as `knownLength`, which saves walking
- * the value to estimate it (about 1 ms per MB). `allocate` gives each chunk's buffer (of exactly
- * its bytes): a redaction thread writes chunks into memory it shares with the main thread.
+ * the value to estimate it (about 1 ms per MB).
  *
  * Memory: one chunk (about `chunkBytes`, or ONE_STRING_CHARS for a small value) plus the
  * largest single element or leaf.
@@ -40,12 +39,11 @@ export function* jsonChunks(
   chunkBytes: number,
   oneStringChars = ONE_STRING_CHARS,
   knownLength?: number,
-  allocate = allocateUnsafe,
 ): Generator<Buffer, void, undefined> {
   const small =
     knownLength === undefined ? !jsonLengthExceeds(value, oneStringChars) : knownLength <= oneStringChars;
   if (small) {
-    yield utf8Concat([JSON.stringify(value)], allocate);
+    yield Buffer.from(JSON.stringify(value));
     return;
   }
   let pending: string[] = [];
@@ -56,7 +54,7 @@ export function* jsonChunks(
   };
   // Each piece is whole JSON text: a surrogate pair is never split between two.
   const take = (): Buffer => {
-    const chunk = utf8Concat(pending, allocate);
+    const chunk = utf8Concat(pending);
     pending = [];
     pendingLength = 0;
     return chunk;
