@@ -8,8 +8,7 @@ import type { Logger } from '../logger.ts';
 import { taskIndexKey } from '../object-key.ts';
 import { toS3Metadata } from '../storage/object-metadata.ts';
 import { storeObject, type ObjectProtection } from '../storage/store-object.ts';
-import { MalformedJsonError } from '../encoding/json-scanner.ts';
-import { redactStoredJson } from '../redaction/redact-stored-json.ts';
+import { isMalformedJson, redactStoredJson } from '../redaction/redact-stored-json.ts';
 import { InvalidJsonError, type RedactionPool } from '../redaction/redaction-pool.ts';
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
@@ -101,6 +100,22 @@ async function writeTaskIndex(s3: S3Client, bucket: string, key: string, signal:
 /** The stored bytes are not JSON: no attempt can archive them, so the job fails for good. */
 function notJson(data: ArchiveJobData, error: unknown): UnrecoverableError {
   return new UnrecoverableError(`payload ${data.payloadId} in Redis is not JSON: ${String(error)}`);
+}
+
+/**
+ * Redacted JSON that fails the job for good when the stored bytes turn out not to be JSON,
+ * found on the event loop (redactStoredJson) or on a redaction thread (InvalidJsonError).
+ */
+async function* refusingNotJson(
+  data: ArchiveJobData,
+  chunks: AsyncIterable<Buffer>,
+): AsyncGenerator<Buffer, void, undefined> {
+  try {
+    yield* chunks;
+  } catch (error) {
+    if (isMalformedJson(error) || error instanceof InvalidJsonError) throw notJson(data, error);
+    throw error;
+  }
 }
 
 type Sink = (body: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<LayerStats>;
@@ -204,17 +219,10 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     const json = await readStoredBytes(deps.redis, ledger.payloadKey(data.payloadId));
     if (json === null) return null;
     const redacted = pool.redact(json);
-    const redactedJson = async function* (): AsyncGenerator<Buffer, void, undefined> {
-      try {
-        yield* redacted.chunks;
-      } catch (error) {
-        throw error instanceof InvalidJsonError ? notJson(data, error) : error;
-      }
-    };
     return {
       encode: async (sink) => {
         try {
-          return await encodeJson(redactedJson(), sink, encodeOptions(signal));
+          return await encodeJson(refusingNotJson(data, redacted.chunks), sink, encodeOptions(signal));
         } finally {
           redacted.cancel();
         }
@@ -232,16 +240,9 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     const source = await storedJsonSource(deps.redis, ledger.payloadKey(data.payloadId));
     if (source === null) return null;
     const pieces = redactor.pieces();
-    const redactedJson = async function* (): AsyncGenerator<Buffer, void, undefined> {
-      try {
-        yield* redactStoredJson(source, pieces);
-      } catch (error) {
-        if (error instanceof SyntaxError || error instanceof MalformedJsonError) throw notJson(data, error);
-        throw error;
-      }
-    };
     return {
-      encode: (sink) => encodeJson(redactedJson(), sink, encodeOptions(signal)),
+      encode: (sink) =>
+        encodeJson(refusingNotJson(data, redactStoredJson(source, pieces)), sink, encodeOptions(signal)),
       redaction: () => formatRedactionSummary(pieces.summary()),
     };
   };

@@ -95,6 +95,11 @@ class SuspectFinder {
   }
 }
 
+/** Whether redactStoredJson threw this because the bytes are not JSON. */
+export function isMalformedJson(error: unknown): boolean {
+  return error instanceof SyntaxError || error instanceof MalformedJsonError;
+}
+
 function copyInto(target: Buffer, pieces: readonly Buffer[]): Buffer {
   let offset = 0;
   for (const piece of pieces) offset += piece.copy(target, offset);

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { bufferSource, MalformedJsonError } from '../encoding/json-scanner.ts';
-import { redactStoredJson } from './redact-stored-json.ts';
+import { bufferSource } from '../encoding/json-scanner.ts';
+import { isMalformedJson, redactStoredJson } from './redact-stored-json.ts';
 import { Redactor } from './redactor.ts';
 import {
   SharedSlots,
@@ -58,7 +58,7 @@ async function redact(id: number, json: Uint8Array, task: Task): Promise<void> {
       }
     }
   } catch (error) {
-    if (!(error instanceof SyntaxError || error instanceof MalformedJsonError)) throw error;
+    if (!isMalformedJson(error)) throw error;
     post({ type: 'failed', id, invalidJson: true, message: String(error) });
     return;
   }
