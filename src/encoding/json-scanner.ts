@@ -35,6 +35,59 @@ function endsScalar(byte: number): boolean {
 }
 
 /**
+ * The index just past the closing quote of a string whose content starts at `from`; when the
+ * string goes on past the window, -(r + 1) where r is the index to go on from (past the
+ * window's end, beyond an escaped byte that is not in it yet).
+ */
+function stringEndIn(window: Uint8Array, from: number): number {
+  // A loop over the bytes rather than indexOf per quote: recorded traffic has a quote every
+  // 11 bytes (HTML attributes, escaped), where a call per quote costs more than the loop
+  // (18 ms against 8 ms to find the 882k quotes of 10 MB; 2% of a walk by suspects).
+  let at = from;
+  for (; at < window.length; at += 1) {
+    const byte = window[at];
+    if (byte === QUOTE) return at + 1;
+    if (byte === BACKSLASH) at += 1;
+  }
+  return -(at + 1);
+}
+
+interface WindowScan {
+  /** The index just past the bracket that brings the depth to 0, or -1. */
+  end: number;
+  /** The depth reached at `resume`. */
+  depth: number;
+  /** The index to go on from, or -(s + 1) for a string starting at s that goes on past the window. */
+  resume: number;
+}
+
+/**
+ * Scans `window` from `from` up to `stop` for the bracket that brings `depth` to 0. A function
+ * of its own, synchronous: the same loop inside the async containerEnd ran at half the speed
+ * (10 MB of recorded traffic: 23 ms against 13).
+ */
+function containerEndInWindow(window: Uint8Array, from: number, stop: number, depth: number): WindowScan {
+  let level = depth;
+  let index = from;
+  while (index < stop) {
+    const byte = window[index] as number;
+    if (byte === QUOTE) {
+      const end = stringEndIn(window, index + 1);
+      if (end < 0) return { end: -1, depth: level, resume: -(index + 1) };
+      index = end;
+    } else {
+      if (byte === 0x7b || byte === 0x5b) level += 1;
+      else if (byte === 0x7d || byte === 0x5d) {
+        level -= 1;
+        if (level === 0) return { end: index + 1, depth: 0, resume: index + 1 };
+      }
+      index += 1;
+    }
+  }
+  return { end: -1, depth: level, resume: index };
+}
+
+/**
  * Finds the extent of JSON values in a document without parsing them: strings are skipped with
  * `indexOf` (bytes of multi-byte UTF-8 characters are never quotes or backslashes), brackets are
  * counted. Reads the source one window at a time, going back to it when asked for bytes that
@@ -95,31 +148,12 @@ export class JsonScanner {
     return this.#source.read(start, end);
   }
 
-  /**
-   * The window index just past the closing quote of a string whose content starts at window
-   * index `from`; when the string goes on past the window, -(r + 1) where r is the window index
-   * to go on from (past the window's end, beyond an escaped byte that is not in it yet).
-   */
-  #stringEndInWindow(from: number): number {
-    // A loop over the bytes rather than indexOf per quote: recorded traffic has a quote every
-    // 11 bytes (HTML attributes, escaped), where a call per quote costs more than the loop
-    // (18 ms against 8 ms to find the 882k quotes of 10 MB; 2% of a walk by suspects).
-    const window = this.#window;
-    let at = from;
-    for (; at < window.length; at += 1) {
-      const byte = window[at];
-      if (byte === QUOTE) return at + 1;
-      if (byte === BACKSLASH) at += 1;
-    }
-    return -(at + 1);
-  }
-
   /** `position` is at the opening quote of a string: the position just past its closing quote. */
   async stringEnd(position: number): Promise<number> {
     let at = position + 1;
     for (;;) {
       if (!(await this.#reach(at))) throw new MalformedJsonError('unterminated string', position);
-      const found = this.#stringEndInWindow(at - this.#base);
+      const found = stringEndIn(this.#window, at - this.#base);
       if (found >= 0) return this.#base + found;
       at = this.#base - found - 1;
     }
@@ -136,28 +170,10 @@ export class JsonScanner {
       if (!(await this.#reach(at))) throw new MalformedJsonError('unterminated object or array', position);
       const window = this.#window;
       const base = this.#base;
-      const stop = Math.min(window.length, limit - base);
-      let index = at - base;
-      let next = -1;
-      while (index < stop) {
-        const byte = window[index] ?? 0;
-        if (byte === QUOTE) {
-          const end = this.#stringEndInWindow(index + 1);
-          if (end < 0) {
-            next = await this.stringEnd(base + index);
-            break;
-          }
-          index = end;
-        } else {
-          if (byte === 0x7b || byte === 0x5b) depth += 1;
-          else if (byte === 0x7d || byte === 0x5d) {
-            depth -= 1;
-            if (depth === 0) return base + index + 1;
-          }
-          index += 1;
-        }
-      }
-      at = next === -1 ? base + index : next;
+      const found = containerEndInWindow(window, at - base, Math.min(window.length, limit - base), depth);
+      if (found.end >= 0) return base + found.end;
+      depth = found.depth;
+      at = found.resume < 0 ? await this.stringEnd(base - found.resume - 1) : base + found.resume;
     }
     return -1;
   }

@@ -70,7 +70,7 @@ class SuspectFinder {
     }
   }
 
-  async #search({ pattern, longest }: SuspectPattern): Promise<void> {
+  async #search({ patterns, longest }: SuspectPattern): Promise<void> {
     const length = this.#scanner.length;
     const from = this.#searched;
     const to = Math.min(length, from + SEARCH_BYTES);
@@ -81,16 +81,20 @@ class SuspectFinder {
       this.#read = await this.#scanner.slice(from, Math.min(length, from + SEARCH_READ_BYTES + longest));
     }
     const text = this.#read.toString('latin1', from - this.#readStart, readTo - this.#readStart);
-    this.#matches = [];
-    this.#next = 0;
-    pattern.lastIndex = 0;
-    for (
-      let match = pattern.exec(text);
-      match !== null && from + match.index < to;
-      match = pattern.exec(text)
-    ) {
-      this.#matches.push(from + match.index, from + match.index + match[0].length);
+    const found: [number, number][] = [];
+    for (const pattern of patterns) {
+      pattern.lastIndex = 0;
+      for (
+        let match = pattern.exec(text);
+        match !== null && from + match.index < to;
+        match = pattern.exec(text)
+      ) {
+        found.push([from + match.index, from + match.index + match[0].length]);
+      }
     }
+    // In order of their starts: cleanUntil skips those that end before where it is asked about.
+    this.#matches = found.sort((a, b) => a[0] - b[0]).flat();
+    this.#next = 0;
     this.#searched = to;
   }
 }
