@@ -15,9 +15,10 @@ import type { RedisClient } from '../redis-client.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import {
   openStoredJson,
-  readStoredBytes,
   readStoredJson,
+  STORED_JSON_STEP_BYTES,
   storedJsonSource,
+  storedJsonSteps,
   StoredJsonChangedError,
 } from './stored-json.ts';
 
@@ -210,15 +211,18 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     };
   };
 
-  /** Redacts the stored JSON on a redaction thread: the event loop only moves the bytes. */
+  /**
+   * Redacts the stored JSON on a redaction thread, which starts on the first step read from
+   * Redis: the event loop only moves the bytes.
+   */
   const encodeRedactedOnThread = async (
     data: ArchiveJobData,
     pool: RedactionPool,
     signal: AbortSignal,
   ): Promise<{ encode: Encode; redaction: () => string } | null> => {
-    const json = await readStoredBytes(deps.redis, ledger.payloadKey(data.payloadId));
-    if (json === null) return null;
-    const redacted = pool.redact(json);
+    const source = await storedJsonSource(deps.redis, ledger.payloadKey(data.payloadId));
+    if (source === null) return null;
+    const redacted = pool.redactSteps(source.length, STORED_JSON_STEP_BYTES, storedJsonSteps(source));
     return {
       encode: async (sink) => {
         try {

@@ -3,6 +3,12 @@ export interface ByteSource {
   readonly length: number;
   /** Exactly the bytes [start, end), or a rejection (a source that can come back short checks). */
   read(start: number, end: number): Promise<Buffer>;
+  /**
+   * Where the piece of memory that holds `position` ends, for a source whose reads within one
+   * piece are views and across two are copies: readers keep their reads within one where they
+   * can. Absent: any read costs the same.
+   */
+  pieceEnd?(position: number): number;
 }
 
 export function bufferSource(bytes: Buffer): ByteSource {
@@ -111,11 +117,16 @@ export class JsonScanner {
     return this.#source.length;
   }
 
+  /** Where the source's piece holding `position` ends (ByteSource.pieceEnd), else infinity. */
+  pieceEnd(position: number): number {
+    return this.#source.pieceEnd?.(position) ?? Number.POSITIVE_INFINITY;
+  }
+
   /** Makes `position` part of the window; false past the end of the document. */
   async #reach(position: number): Promise<boolean> {
     if (position >= this.#base && position < this.#base + this.#window.length) return true;
     if (position >= this.#source.length) return false;
-    const end = Math.min(this.#source.length, position + this.#windowBytes);
+    const end = Math.min(this.#source.length, position + this.#windowBytes, this.pieceEnd(position));
     this.#window = await this.#source.read(position, end);
     this.#base = position;
     return true;

@@ -78,7 +78,12 @@ class SuspectFinder {
     const readTo = Math.min(length, to + longest - 1);
     if (readTo > this.#readStart + this.#read.length) {
       this.#readStart = from;
-      this.#read = await this.#scanner.slice(from, Math.min(length, from + SEARCH_READ_BYTES + longest));
+      // Within the source's piece when the window is (a read across two is a copy).
+      const readEnd = Math.max(
+        readTo,
+        Math.min(from + SEARCH_READ_BYTES + longest, this.#scanner.pieceEnd(from)),
+      );
+      this.#read = await this.#scanner.slice(from, Math.min(length, readEnd));
     }
     const text = this.#read.toString('latin1', from - this.#readStart, readTo - this.#readStart);
     const found: [number, number][] = [];
@@ -222,9 +227,10 @@ export async function* redactStoredJson(
 
   /** Bytes [start, end) as stored, in pieces of at most one output chunk. */
   async function* passThrough(start: number, end: number): AsyncGenerator<Buffer, number, undefined> {
-    // Cut where the output chunk is full: chunks stay one gzip block each.
+    // Cut where the output chunk is full (chunks stay one gzip block each) and where the
+    // source's piece ends (a slice across two would be a copy).
     for (let at = start; at < end;) {
-      const to = Math.min(end, at + OUTPUT_CHUNK_BYTES - pendingBytes);
+      const to = Math.min(end, at + OUTPUT_CHUNK_BYTES - pendingBytes, scanner.pieceEnd(at));
       if (out(await scanner.slice(at, to))) yield take();
       at = to;
     }

@@ -132,24 +132,57 @@ export class RedactionPool {
    * thread and the Buffer is left empty.
    */
   redact(json: Buffer): RedactedJson {
+    return this.redactSteps(json.length, json.length, [json]);
+  }
+
+  /**
+   * Redacts a document of `length` bytes that comes in `steps`, each `stepBytes` long but the
+   * last (the stored JSON read from Redis in steps): each step moves to the thread, without a
+   * copy, as soon as it comes, and the thread redacts what it has while the rest is read. The
+   * steps are given up as `redact`'s `json` is. A step that fails to come fails the chunks
+   * with its error.
+   */
+  redactSteps(
+    length: number,
+    stepBytes: number,
+    steps: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): RedactedJson {
     if (this.#closed) throw new Error('the redaction pool is closed');
     const thread = this.#pick();
     const id = this.#nextId;
     this.#nextId += 1;
     const task: Task = { chunks: [], summary: undefined, error: undefined, wake: undefined };
     hold(thread, id, task);
-    const bytes = transferable(json);
-    thread.post({ type: 'redact', id, json: bytes }, [bytes.buffer]);
-    const cancel = (): void => {
+    thread.post({ type: 'redact', id, length, stepBytes });
+    const cancel = (reason: Error = new Error('redaction cancelled')): void => {
       if (!letGo(thread, id)) return;
       thread.post({ type: 'cancel', id });
-      settle(task, new Error('redaction cancelled'));
+      settle(task, reason);
     };
+    const feed = async (): Promise<void> => {
+      for await (const step of steps) {
+        // Given up, failed or over: the rest stays here, to be collected.
+        if (!thread.tasks.has(id)) return;
+        const bytes = transferable(step);
+        thread.post({ type: 'step', id, bytes }, [bytes.buffer]);
+      }
+    };
+    feed().catch((error: unknown) => {
+      cancel(error instanceof Error ? error : new Error(String(error)));
+    });
     const summary = (): RedactionSummary => {
       if (task.summary === undefined) throw new Error('the redaction summary is known at the end');
       return task.summary;
     };
-    return { chunks: chunksOf(thread, id, task, cancel), summary, cancel };
+    return {
+      chunks: chunksOf(thread, id, task, () => {
+        cancel();
+      }),
+      summary,
+      cancel: () => {
+        cancel();
+      },
+    };
   }
 
   /** Stops every thread; payloads still being redacted fail. */

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { bufferSource } from '../encoding/json-scanner.ts';
+import { ArrivingBytes } from './arriving-bytes.ts';
 import { isMalformedJson, redactStoredJson } from './redact-stored-json.ts';
 import { Redactor } from './redactor.ts';
 import {
@@ -11,8 +11,8 @@ import {
 } from './thread-messages.ts';
 
 /**
- * A redaction thread (src/redaction/redaction-pool.ts): redacts the JSON it is handed as
- * redactStoredJson does, and posts the redacted JSON in chunks of about 512 KiB (one gzip
+ * A redaction thread (src/redaction/redaction-pool.ts): redacts the JSON it is handed, in steps
+ * as they arrive, as redactStoredJson does, and posts the redacted JSON in chunks of about 512 KiB (one gzip
  * block), never more than `chunksAhead` of them before the main thread has taken them, then
  * the summary.
  */
@@ -24,6 +24,7 @@ const slots = new SharedSlots(slab, states, slotBytes);
 const allocate = (bytes: number): Buffer => slots.take(bytes) ?? Buffer.allocUnsafe(bytes);
 
 interface Task {
+  bytes: ArrivingBytes;
   credit: number;
   cancelled: boolean;
   wake: (() => void) | undefined;
@@ -34,11 +35,10 @@ const post = (message: FromThread, transfer: ArrayBuffer[] = []): void => {
   port.postMessage(message, transfer);
 };
 
-async function redact(id: number, json: Uint8Array, task: Task): Promise<void> {
+async function redact(id: number, task: Task): Promise<void> {
   const pieces = redactor.pieces();
-  const bytes = Buffer.from(json.buffer, json.byteOffset, json.byteLength);
   try {
-    for await (const chunk of redactStoredJson(bufferSource(bytes), pieces, { allocate })) {
+    for await (const chunk of redactStoredJson(task.bytes, pieces, { allocate })) {
       const slot = slots.slotOf(chunk);
       while (task.credit === 0 && !task.cancelled) {
         await new Promise<void>((resolve) => {
@@ -67,9 +67,10 @@ async function redact(id: number, json: Uint8Array, task: Task): Promise<void> {
 
 port.on('message', (message: ToThread) => {
   if (message.type === 'redact') {
-    const task: Task = { credit: chunksAhead, cancelled: false, wake: undefined };
+    const bytes = new ArrivingBytes(message.length, message.stepBytes);
+    const task: Task = { bytes, credit: chunksAhead, cancelled: false, wake: undefined };
     tasks.set(message.id, task);
-    redact(message.id, message.json, task)
+    redact(message.id, task)
       .catch((error: unknown) => {
         post({ type: 'failed', id: message.id, invalidJson: false, message: String(error) });
       })
@@ -80,8 +81,18 @@ port.on('message', (message: ToThread) => {
   }
   const task = tasks.get(message.id);
   if (task === undefined) return;
-  if (message.type === 'take') task.credit += 1;
-  else task.cancelled = true;
+  switch (message.type) {
+    case 'step':
+      task.bytes.add(Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength));
+      return;
+    case 'take':
+      task.credit += 1;
+      break;
+    case 'cancel':
+      task.cancelled = true;
+      // A walk waiting for steps that will not come ends.
+      task.bytes.fail(new Error('redaction cancelled'));
+  }
   task.wake?.();
   task.wake = undefined;
 });

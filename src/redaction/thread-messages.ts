@@ -70,9 +70,13 @@ export class SharedSlots {
   }
 }
 
-/** Main thread to redaction thread: a payload to redact, one chunk taken, or give up on one. */
+/**
+ * Main thread to redaction thread: a payload to redact (its length, then its bytes in steps of
+ * `stepBytes` as they are read), one chunk taken, or give up on one.
+ */
 export type ToThread =
-  | { type: 'redact'; id: number; json: Uint8Array }
+  | { type: 'redact'; id: number; length: number; stepBytes: number }
+  | { type: 'step'; id: number; bytes: Uint8Array }
   | { type: 'take'; id: number }
   | { type: 'cancel'; id: number };
 

@@ -102,6 +102,47 @@ describe('RedactionPool', () => {
     }
   });
 
+  it('redacts steps as they come, each moved without a copy, and fails the chunks with the error of a step that does not come', async () => {
+    const redaction = pool({ threads: 1 });
+    const json = Buffer.from(JSON.stringify(samplePayload({ seed: 6, targetBytes: 2_500_000 })));
+    const stepBytes = 256 * 1024;
+    const cut = (): Buffer[] => {
+      const steps: Buffer[] = [];
+      for (let at = 0; at < json.length; at += stepBytes) {
+        steps.push(Buffer.from(json.subarray(at, at + stepBytes)));
+      }
+      return steps;
+    };
+    const given = cut();
+    let taken = 0;
+    // Each step comes only once the walk has had time to catch up with the last.
+    async function* slowly(): AsyncGenerator<Buffer> {
+      for (const step of given) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        taken += 1;
+        yield step;
+      }
+    }
+    const redacted = redaction.redactSteps(json.length, stepBytes, slowly());
+    const want = expected(json.toString('utf8'));
+    expect((await collect(redacted.chunks)).json).toBe(want.json);
+    expect(formatRedactionSummary(redacted.summary())).toBe(formatRedactionSummary(want.summary));
+    expect(taken).toBe(given.length);
+    expect(given.every((step) => step.length === 0)).toBe(true);
+
+    class GoneError extends Error {}
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield* cut().slice(0, 2);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      throw new GoneError('evicted meanwhile');
+    }
+    const broken = redaction.redactSteps(json.length, stepBytes, failing());
+    await expect(collect(broken.chunks)).rejects.toBeInstanceOf(GoneError);
+    // The thread's walk, left waiting for the third step, ended: the next payload gets the same thread.
+    expect((await collect(redaction.redactSteps(json.length, stepBytes, cut()).chunks)).json).toBe(want.json);
+    expect(redaction.size).toBe(1);
+  });
+
   it('fails bytes that are not JSON with InvalidJsonError and goes on', async () => {
     const redaction = pool({ threads: 1 });
     await expect(collect(redaction.redact(Buffer.from('{"a":')).chunks)).rejects.toBeInstanceOf(

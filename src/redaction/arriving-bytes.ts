@@ -1,0 +1,77 @@
+import type { ByteSource } from '../encoding/json-scanner.ts';
+
+interface Waiting {
+  end: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * A document's bytes as they arrive in steps of `stepBytes` (the stored JSON's GETRANGE steps,
+ * moved to a redaction thread one by one), read as a ByteSource while later steps are still on
+ * their way: a read waits for the steps it spans. A read within one step is a view of it, and
+ * the scanner and the suspect search keep their reads within one (`pieceEnd`), so the bytes are
+ * not copied but for values that straddle two steps.
+ *
+ * Memory: the steps received, up to the whole document.
+ */
+export class ArrivingBytes implements ByteSource {
+  readonly length: number;
+  readonly #stepBytes: number;
+  readonly #steps: Buffer[] = [];
+  #received = 0;
+  #waiting: Waiting[] = [];
+  #failure: Error | undefined;
+
+  constructor(length: number, stepBytes: number) {
+    this.length = length;
+    this.#stepBytes = Math.max(1, stepBytes);
+  }
+
+  /** The next step: `stepBytes` long, or what is left of the document. */
+  add(step: Buffer): void {
+    const expected = Math.min(this.#stepBytes, this.length - this.#received);
+    if (step.length !== expected) {
+      this.fail(new Error(`a step of ${String(step.length)} bytes where ${String(expected)} were due`));
+      return;
+    }
+    this.#steps.push(step);
+    this.#received += step.length;
+    this.#waiting = this.#waiting.filter((waiting) => {
+      if (waiting.end > this.#received) return true;
+      waiting.resolve();
+      return false;
+    });
+  }
+
+  /** Fails the reads waiting and every later one: the steps will not come. */
+  fail(error: Error): void {
+    this.#failure ??= error;
+    for (const waiting of this.#waiting) waiting.reject(this.#failure);
+    this.#waiting = [];
+  }
+
+  pieceEnd(position: number): number {
+    return Math.min(this.length, (Math.floor(position / this.#stepBytes) + 1) * this.#stepBytes);
+  }
+
+  async read(start: number, end: number): Promise<Buffer> {
+    if (this.#failure !== undefined) throw this.#failure;
+    if (end <= start) return Buffer.alloc(0);
+    if (end > this.#received) {
+      await new Promise<void>((resolve, reject) => {
+        this.#waiting.push({ end, resolve, reject });
+      });
+    }
+    const first = Math.floor(start / this.#stepBytes);
+    const last = Math.floor((end - 1) / this.#stepBytes);
+    const within = (index: number): Buffer => {
+      const offset = index * this.#stepBytes;
+      return (this.#steps[index] as Buffer).subarray(Math.max(0, start - offset), end - offset);
+    };
+    if (first === last) return within(first);
+    const pieces: Buffer[] = [];
+    for (let index = first; index <= last; index += 1) pieces.push(within(index));
+    return Buffer.concat(pieces, end - start);
+  }
+}
