@@ -1,12 +1,15 @@
 /**
- * Child process: the real consumer (startArchiveConsumer) configured from BENCH_CONSUMER, plus
- * what benchmarks read from outside: RSS and heap sampled every 10 ms (peaks), time in GC by
- * kind (PerformanceObserver 'gc' entries) and CPU time. Answers `{ type: 'stats' | 'reset' |
+ * Child process: the real consumer (startArchiveConsumer) configured from BENCH_CONSUMER and
+ * started as the worker starts it (tuneWorkerGc), plus what benchmarks read from outside: RSS
+ * and heap sampled every 10 ms (peaks), time in GC by kind (PerformanceObserver 'gc' entries),
+ * CPU time, and on Linux CPU time by kind of thread. Answers `{ type: 'stats' | 'reset' |
  * 'close' }` over IPC with ConsumerChildStats; stops on SIGTERM or when the parent goes away.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { startArchiveConsumer } from '../../src/consumer/archive-consumer.ts';
+import { tuneWorkerGc } from '../../src/consumer/gc-tuning.ts';
 
 export interface ConsumerChildConfig {
   redisUrl: string;
@@ -38,13 +41,44 @@ export interface ConsumerChildStats {
   cpuMs: number;
   gcMs: { scavenge: number; markSweep: number; other: number };
   gcCount: { scavenge: number; markSweep: number; other: number };
+  /**
+   * CPU time by the name the kernel knows each thread by (Linux; empty elsewhere): MainThread
+   * (the event loop), WorkerThread (redaction threads), libuv-worker (gzip, crypto), V8Worker
+   * (V8's helpers: concurrent marking and sweeping, compilation).
+   */
+  threadCpuMs: Record<string, number>;
+}
+
+/** CPU time of this process's threads so far, summed by thread name; empty where /proc is not. */
+function threadCpu(): Record<string, number> {
+  const byName: Record<string, number> = {};
+  let tasks: string[];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return byName;
+  }
+  for (const task of tasks) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      // Fields after the name: utime and stime are the 12th and 13th, in clock ticks (10 ms).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return byName;
 }
 
 const config = JSON.parse(process.env.BENCH_CONSUMER ?? '{}') as ConsumerChildConfig;
+tuneWorkerGc();
 const mb = (bytes: number): number => bytes / 1024 / 1024;
 
 let since = performance.now();
 let cpuSince = process.cpuUsage();
+let threadCpuSince = threadCpu();
 let baselineRss = process.memoryUsage.rss();
 let peakRss = baselineRss;
 let peakHeap = process.memoryUsage().heapUsed;
@@ -97,12 +131,16 @@ const stats = (): ConsumerChildStats => {
     cpuMs: (cpu.user + cpu.system) / 1000,
     gcMs: { ...gcMs },
     gcCount: { ...gcCount },
+    threadCpuMs: Object.fromEntries(
+      Object.entries(threadCpu()).map(([name, ms]) => [name, Math.max(0, ms - (threadCpuSince[name] ?? 0))]),
+    ),
   };
 };
 
 const reset = (): void => {
   since = performance.now();
   cpuSince = process.cpuUsage();
+  threadCpuSince = threadCpu();
   baselineRss = process.memoryUsage.rss();
   peakRss = baselineRss;
   peakHeap = process.memoryUsage().heapUsed;

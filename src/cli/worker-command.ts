@@ -4,6 +4,7 @@ import type { Express } from 'express';
 import { consumerSettingsFromEnv, type ConsumerSettings } from '../config.ts';
 import { startArchiveConsumer } from '../consumer/archive-consumer.ts';
 import { CpuProfiler, mountCpuProfileRoute, ProfilerBusyError } from '../consumer/cpu-profiler.ts';
+import { EXTERNAL_MEMORY_FLAG, tuneWorkerGc } from '../consumer/gc-tuning.ts';
 import { mountQueueUi } from '../consumer/queue-ui.ts';
 import { createDefaultLogger, type Logger } from '../logger.ts';
 import { s3CredentialsFromEnv } from './s3-from-env.ts';
@@ -31,6 +32,7 @@ export function workerOpsRoutes(
 export async function runWorker(env: NodeJS.ProcessEnv): Promise<number> {
   const settings = consumerSettingsFromEnv(env);
   const logger = createDefaultLogger(env.LOG_LEVEL ?? 'info');
+  if (tuneWorkerGc()) logger.debug({ v8Flag: `--${EXTERNAL_MEMORY_FLAG}` }, 'V8 flag set for the consumer');
   const profiler = new CpuProfiler({ directory: settings.profileDir });
   const recordOnSignal = (): void => {
     const seconds = settings.profileSeconds;
