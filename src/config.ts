@@ -71,7 +71,7 @@ export const defaults = {
    */
   maxCpuShare: 0.3,
   /**
-   * Threads that redact the payloads read whole (over 120 KiB, up to 16 MiB), so they use
+   * Threads that redact the payloads held whole (over 120 KiB, up to 16 MiB), so they use
    * every core and leave the event loop free: the cores. 0 redacts on the event loop. Each
    * starts on first need (never more than `concurrency`) and takes about 16 MB.
    */

@@ -36,7 +36,7 @@ export interface ArchiveProcessorDeps {
   /** Redacts secrets before anything is stringified for S3; undefined turns redaction off. */
   redactor: Redactor | undefined;
   /**
-   * Threads that redact the payloads read whole, with the redactor's rules; undefined redacts
+   * Threads that redact the payloads held whole, with the redactor's rules; undefined redacts
    * every payload on the event loop (a redactor with a custom function cannot be sent to a
    * thread).
    */
@@ -130,10 +130,10 @@ type Sink = (body: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<La
  */
 export const PARSED_REDACTION_MAX_BYTES = 120 * 1024;
 /**
- * Payloads of up to this much JSON that need redaction here are read whole and redacted on a
- * redaction thread; larger ones, or all when there are no threads, are read in steps and
- * redacted on the event loop (redactStoredJson both). Memory: the JSON's bytes, which the
- * consumer's `maxRedactingBytes` bounds across archives.
+ * Payloads of up to this much JSON that need redaction here go whole to a redaction thread,
+ * step by step as they are read, and are redacted there; larger ones, or all when there are no
+ * threads, are read in steps and redacted on the event loop (redactStoredJson both). Memory:
+ * the JSON's bytes, which the consumer's `maxRedactingBytes` bounds across archives.
  */
 export const WHOLE_REDACTION_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -151,9 +151,9 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  * memory that does not grow with the payload. One that needs redaction is redacted by
  * redactStoredJson: bytes in which the redactor's suspect search finds nothing pass through as
  * stored, and the values around what it finds (up to 4 KiB of JSON each) are parsed and
- * redacted. One of up to WHOLE_REDACTION_MAX_BYTES is read whole and redacted so on a
- * redaction thread when there is a pool (those archives hold at most `redactingBudget` JSON
- * bytes at once); a larger one, or any without a pool, is read the same way as a stored one
+ * redacted. One of up to WHOLE_REDACTION_MAX_BYTES goes whole to a redaction thread when there
+ * is a pool, each 1 MiB step moved there as it is read, and is redacted so there (those archives
+ * hold at most `redactingBudget` JSON bytes at once); a larger one, or any without a pool, is read the same way as a stored one
  * and redacted on the event loop on its way to gzip, its memory not growing with it but for
  * any single string (or header list) larger than 4 KiB with something to redact. A small one
  * (PARSED_REDACTION_MAX_BYTES) is parsed, redacted and stringified again whole on the event
