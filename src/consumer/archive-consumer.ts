@@ -82,8 +82,8 @@ export interface ArchiveConsumer {
  * Memory: per archive in flight, about partSizeBytes x (uploadQueueSize + 1) in lib-storage
  * and (gzipParallelism + 2) x 512 KiB in the encoding stages, plus what reading takes: a
  * payload redacted here over 120 KiB and up to 16 MiB goes whole to a redaction thread, step
- * by step as it is read, and is redacted there (its JSON bytes, at most maxRedactingBytes of JSON held so at once; about
- * 16 MB per thread, at most redactionThreads of them); a smaller one is parsed whole (about
+ * by step as it is read, and is redacted there (its JSON bytes, at most maxRedactingBytes of
+ * JSON held so at once; about 16 MB per thread, at most redactionThreads of them); a smaller one is parsed whole (about
  * 4x its JSON); every other one streams from Redis in 1 MiB steps, a larger one redacted one
  * value of up to 4 KiB around each suspect at a time (a single larger string with a suspect is
  * held whole). `concurrency` of those at once.

@@ -152,9 +152,9 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  * redactStoredJson: bytes in which the redactor's suspect search finds nothing pass through as
  * stored, and the values around what it finds (up to 4 KiB of JSON each) are parsed and
  * redacted. One of up to WHOLE_REDACTION_MAX_BYTES goes whole to a redaction thread when there
- * is a pool, each 1 MiB step moved there as it is read, and is redacted so there (those archives
- * hold at most `redactingBudget` JSON bytes at once); a larger one, or any without a pool, is read the same way as a stored one
- * and redacted on the event loop on its way to gzip, its memory not growing with it but for
+ * is a pool, each 1 MiB step moved there as it is read, and is redacted so there (those
+ * archives hold at most `redactingBudget` JSON bytes at once); a larger one, or any without a
+ * pool, is read the same way as a stored one and redacted on the event loop on its way to gzip, its memory not growing with it but for
  * any single string (or header list) larger than 4 KiB with something to redact. A small one
  * (PARSED_REDACTION_MAX_BYTES) is parsed, redacted and stringified again whole on the event
  * loop instead, which is faster at that size.

@@ -11,10 +11,10 @@ import {
 } from './thread-messages.ts';
 
 /**
- * A redaction thread (src/redaction/redaction-pool.ts): redacts the JSON it is handed, in steps
- * as they arrive, as redactStoredJson does, and posts the redacted JSON in chunks of about 512 KiB (one gzip
- * block), never more than `chunksAhead` of them before the main thread has taken them, then
- * the summary.
+ * A redaction thread (src/redaction/redaction-pool.ts): redacts the JSON it is handed, step by
+ * step as the steps arrive, as redactStoredJson does, and posts the redacted JSON in chunks of
+ * about 512 KiB (one gzip block), never more than `chunksAhead` of them before the main thread
+ * has taken them, then the summary.
  */
 const port = parentPort;
 if (port === null) throw new Error('redaction-thread.ts runs as a worker thread (RedactionPool)');
