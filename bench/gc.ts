@@ -55,7 +55,7 @@ await runBench('gc', async (ctx) => {
   );
   const jsonMb = backlog.reduce((sum, payload) => sum + payload.bytes.length, 0) / 1e6;
   const runs = new Map<string, Run[]>(variants.map((v) => [v.name, []]));
-  const rounds = ctx.quick ? 1 : 6;
+  const rounds = ctx.quick ? 1 : 12;
   for (let round = 0; round < rounds; round += 1) {
     for (let i = 0; i < variants.length; i += 1) {
       const variant = variants[(round + i) % variants.length];
@@ -152,7 +152,7 @@ await runBench('gc', async (ctx) => {
     }
   }
   const markdown = [
-    `A backlog of ${plan.large} x ${large.label} and ${plan.small} x ${small.label} (${fixed(jsonMb, 0)} MB of JSON, one 10 MB payload in ten) in Redis, then the consumer with its defaults (redaction threads on) archives it flat out to s3rver; each consumer its own process, started with the variant's flags. "V8's defaults" is started with \`--no-${EXTERNAL_MEMORY_FLAG}\`, which tuneWorkerGc leaves alone; "worker start-up" is how \`debug-archiver worker\` runs: tuneWorkerGc sets \`--${EXTERNAL_MEMORY_FLAG}\` (src/consumer/gc-tuning.ts). CPU per MB of JSON by kind of thread, from /proc: the event loop (MainThread), the redaction threads (WorkerThread), libuv's pool (gzip), and V8's helper threads (V8Worker: concurrent marking and sweeping for every isolate). GC pauses and mark-sweeps are the event loop's, from PerformanceObserver 'gc' entries. Medians of ${rounds} interleaved round(s). The run of 2026-11-24T04:48 measured --max-semi-space-size 16 and 64 beside 32 on V8's defaults (redaction on the event loop): 0.98x and 1.02x the default's MB/s, no win.`,
+    `A backlog of ${plan.large} x ${large.label} and ${plan.small} x ${small.label} (${fixed(jsonMb, 0)} MB of JSON, one 10 MB payload in ten) in Redis, then the consumer with its defaults (redaction threads on) archives it flat out to s3rver; each consumer its own process, started with the variant's flags. "V8's defaults" is started with \`--no-${EXTERNAL_MEMORY_FLAG}\`, which tuneWorkerGc leaves alone; "worker start-up" is how \`debug-archiver worker\` runs: tuneWorkerGc sets \`--${EXTERNAL_MEMORY_FLAG}\` (src/consumer/gc-tuning.ts). CPU per MB of JSON by kind of thread, from /proc: the event loop (MainThread), the redaction threads (WorkerThread), libuv's pool (gzip), and V8's helper threads (V8Worker: concurrent marking and sweeping for every isolate). GC pauses and mark-sweeps are the event loop's, from PerformanceObserver 'gc' entries. Medians of ${rounds} interleaved round(s): with 6, four runs on this machine gave the worker's start-up 0.87x, 0.98x, 0.92x and 0.91x the CPU per MB of V8's defaults, and 1.15x, 0.99x, 1.08x and 1.06x the throughput, while V8's helper threads always took about half as much. The run of 2026-11-24T04:48 measured --max-semi-space-size 16 and 64 beside 32 on V8's defaults (redaction on the event loop): 0.98x and 1.02x the default's MB/s, no win.`,
     '',
     table(
       [

@@ -13,10 +13,11 @@ const mentioned = new RegExp(EXTERNAL_MEMORY_FLAG.replaceAll('-', '[-_]'));
  * limit, instead of starting a full mark-compact whenever 64 MB more of it has been allocated
  * since the last one. The consumer allocates several times each payload's size in Buffers that
  * live for a moment (Redis replies, gzip blocks and state, base64, upload parts). Archiving
- * 120 MB of 10 MB and 1 MB payloads with V8's defaults took 11 full collections, and V8's
- * helper threads 7.3 ms of CPU per MB, a sixth of the consumer's; with the flag 3 and 3.9 ms,
- * for 1.15x the throughput and 0.87x the CPU per MB, and a peak RSS of 481 MB against 338:
- * dead Buffers wait longer (bench/RESULTS.md, benchmark 6).
+ * 120 MB of 10 MB and 1 MB payloads with V8's defaults took 12 full collections, and V8's
+ * helper threads 7.2 ms of CPU per MB, a sixth of the consumer's; with the flag 3 and 3.9 ms,
+ * for 1.09x the throughput and 0.89x the CPU per MB (12 rounds; four runs of 6 gave 0.87x to
+ * 0.98x), and a peak RSS of 472 MB against 338: dead Buffers wait longer (bench/RESULTS.md,
+ * benchmark 6).
  *
  * For the worker process only, since the flag is process-wide: a library user's process keeps
  * V8's defaults. Not set when the process was started with the flag either way (node
