@@ -56,6 +56,11 @@ export class CpuBudget {
     return this.#balanceMs > (priority ? -this.#capacityMs : 0);
   }
 
+  /** The budget's clock, in ms: for work done in slices between awaits, each paid with `spend`. */
+  now(): number {
+    return this.#now();
+  }
+
   /** Pays for `ms` of main-thread time. */
   spend(ms: number): void {
     this.#balanceMs -= ms;

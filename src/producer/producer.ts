@@ -177,17 +177,17 @@ export async function serializeInChunks(
   budget?: CpuBudget,
 ): Promise<Serialized> {
   if (budget?.measuring !== true) return serializeSlices(payload, maxBytes, take, nextTurn);
-  // Each slice between two turns is paid for; the wait for the turn is not.
-  let sliceStarted = performance.now();
+  // Each slice between two turns is paid for, on the budget's clock; the wait for the turn is not.
+  let sliceStarted = budget.now();
   const turn = async (): Promise<void> => {
-    budget.spend(performance.now() - sliceStarted);
+    budget.spend(budget.now() - sliceStarted);
     await nextTurn();
-    sliceStarted = performance.now();
+    sliceStarted = budget.now();
   };
   try {
     return await serializeSlices(payload, maxBytes, take, turn);
   } finally {
-    budget.spend(performance.now() - sliceStarted);
+    budget.spend(budget.now() - sliceStarted);
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBudget } from '../../src/producer/cpu-budget.ts';
+import { serializeInChunks } from '../../src/producer/producer.ts';
 
 function clockedBudget(share: number): { budget: CpuBudget; advance: (ms: number) => void } {
   let now = 0;
@@ -79,5 +80,18 @@ describe('CpuBudget', () => {
     budget.spend(3);
     expect(spent).toEqual([12, 3]);
     expect(budget.allows(false)).toBe(true);
+  });
+
+  it('pays for a payload serialised in slices on its own clock, each slice apart', async () => {
+    let now = 0;
+    const spent: number[] = [];
+    // Every read of the clock moves it 5 ms on: each slice measures exactly that.
+    const budget = new CpuBudget(1, { now: () => (now += 5), onSpend: (ms) => spent.push(ms) });
+    const payload = { pages: Array.from({ length: 64 }, (_, i) => `${String(i)}${'x'.repeat(16 * 1024)}`) };
+    const serialized = await serializeInChunks(payload, 64 * 1024 * 1024, () => true, budget);
+    expect(serialized.kind).toBe('chunks');
+    // About 1 MiB of JSON, a turn every 128 KiB: several slices, none measured on another clock.
+    expect(spent.length).toBeGreaterThan(4);
+    expect(spent.every((ms) => ms === 5)).toBe(true);
   });
 });
