@@ -13,6 +13,7 @@ import { InvalidJsonError, type RedactionPool } from '../redaction/redaction-poo
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
 import type { ByteBudget } from './byte-budget.ts';
+import { stepCache } from './step-cache.ts';
 import {
   openStoredJson,
   readStoredJson,
@@ -154,8 +155,9 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  * redacted. One of up to WHOLE_REDACTION_MAX_BYTES goes whole to a redaction thread when there
  * is a pool, each 1 MiB step moved there as it is read, and is redacted so there (those
  * archives hold at most `redactingBudget` JSON bytes at once); a larger one, or any without a
- * pool, is read the same way as a stored one and redacted on the event loop on its way to gzip, its memory not growing with it but for
- * any single string (or header list) larger than 4 KiB with something to redact. A small one
+ * pool, is read in 1 MiB steps (the last three kept, for the suspect search and the walk to
+ * share) and redacted on the event loop on its way to gzip, its memory not growing with it but
+ * for any single string (or header list) larger than 4 KiB with something to redact. A small one
  * (PARSED_REDACTION_MAX_BYTES) is parsed, redacted and stringified again whole on the event
  * loop instead, which is faster at that size.
  */
@@ -241,8 +243,10 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     redactor: Redactor,
     signal: AbortSignal,
   ): Promise<{ encode: Encode; redaction: () => string } | null> => {
-    const source = await storedJsonSource(deps.redis, ledger.payloadKey(data.payloadId));
-    if (source === null) return null;
+    const stored = await storedJsonSource(deps.redis, ledger.payloadKey(data.payloadId));
+    if (stored === null) return null;
+    // The suspect search reads a little ahead of the walk: both read each step from Redis once.
+    const source = stepCache(stored, STORED_JSON_STEP_BYTES);
     const pieces = redactor.pieces();
     return {
       encode: (sink) =>

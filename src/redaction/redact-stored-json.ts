@@ -134,7 +134,8 @@ const COLON = Buffer.from(':');
  * worked out here from the keys. With a custom redaction function nothing is passed through
  * unparsed: it may change any string.
  *
- * Memory: the scanner's window (1 MiB), the suspect search's read (1 MiB), one unit and its
+ * Memory: the scanner's window (1 MiB), the suspect search's read (1 MiB; views of the
+ * source's pieces where it has them, as stepCache and ArrivingBytes do), one unit and its
  * parsed value, one output chunk, and any single string or header list larger than a unit
  * with a suspect in it, which is taken whole. `allocate` gives each output chunk's memory
  * (a redaction thread's shared slots); without it, a chunk of one piece is that piece.
