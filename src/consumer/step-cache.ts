@@ -1,4 +1,5 @@
 import type { ByteSource } from '../encoding/json-scanner.ts';
+import { readSteps, stepEnd } from '../encoding/steps.ts';
 
 /**
  * A source read in whole steps of `stepBytes`, the last `keep` of them kept: for redacting the
@@ -32,19 +33,7 @@ export function stepCache(source: ByteSource, stepBytes: number, keep = 3): Byte
   };
   return {
     length: source.length,
-    pieceEnd: (position) => Math.min(source.length, (Math.floor(position / stepBytes) + 1) * stepBytes),
-    read: async (start, end) => {
-      if (end <= start) return Buffer.alloc(0);
-      const first = Math.floor(start / stepBytes);
-      const last = Math.floor((end - 1) / stepBytes);
-      const within = async (index: number): Promise<Buffer> => {
-        const offset = index * stepBytes;
-        return (await step(index)).subarray(Math.max(0, start - offset), end - offset);
-      };
-      if (first === last) return within(first);
-      const pieces: Buffer[] = [];
-      for (let index = first; index <= last; index += 1) pieces.push(await within(index));
-      return Buffer.concat(pieces, end - start);
-    },
+    pieceEnd: (position) => stepEnd(position, stepBytes, source.length),
+    read: (start, end) => readSteps(start, end, stepBytes, step),
   };
 }

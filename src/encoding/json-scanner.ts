@@ -94,9 +94,9 @@ function containerEndInWindow(window: Uint8Array, from: number, stop: number, de
 }
 
 /**
- * Finds the extent of JSON values in a document without parsing them: strings are skipped with
- * `indexOf` (bytes of multi-byte UTF-8 characters are never quotes or backslashes), brackets are
- * counted. Reads the source one window at a time, going back to it when asked for bytes that
+ * Finds the extent of JSON values in a document without parsing them: strings are skipped byte
+ * by byte to their closing quote (bytes of multi-byte UTF-8 characters are never quotes or
+ * backslashes), brackets are counted. Reads the source one window at a time, going back to it when asked for bytes that
  * have left the window. Checks only what it needs to find ends: the values it delimits are
  * parsed by the caller.
  *

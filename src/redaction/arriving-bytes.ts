@@ -1,4 +1,5 @@
 import type { ByteSource } from '../encoding/json-scanner.ts';
+import { readSteps, stepEnd } from '../encoding/steps.ts';
 
 interface Waiting {
   end: number;
@@ -52,26 +53,16 @@ export class ArrivingBytes implements ByteSource {
   }
 
   pieceEnd(position: number): number {
-    return Math.min(this.length, (Math.floor(position / this.#stepBytes) + 1) * this.#stepBytes);
+    return stepEnd(position, this.#stepBytes, this.length);
   }
 
   async read(start: number, end: number): Promise<Buffer> {
     if (this.#failure !== undefined) throw this.#failure;
-    if (end <= start) return Buffer.alloc(0);
-    if (end > this.#received) {
+    if (end > this.#received && end > start) {
       await new Promise<void>((resolve, reject) => {
         this.#waiting.push({ end, resolve, reject });
       });
     }
-    const first = Math.floor(start / this.#stepBytes);
-    const last = Math.floor((end - 1) / this.#stepBytes);
-    const within = (index: number): Buffer => {
-      const offset = index * this.#stepBytes;
-      return (this.#steps[index] as Buffer).subarray(Math.max(0, start - offset), end - offset);
-    };
-    if (first === last) return within(first);
-    const pieces: Buffer[] = [];
-    for (let index = first; index <= last; index += 1) pieces.push(within(index));
-    return Buffer.concat(pieces, end - start);
+    return readSteps(start, end, this.#stepBytes, (index) => this.#steps[index] as Buffer);
   }
 }

@@ -174,15 +174,7 @@ export class RedactionPool {
       if (task.summary === undefined) throw new Error('the redaction summary is known at the end');
       return task.summary;
     };
-    return {
-      chunks: chunksOf(thread, id, task, () => {
-        cancel();
-      }),
-      summary,
-      cancel: () => {
-        cancel();
-      },
-    };
+    return { chunks: chunksOf(thread, id, task, cancel), summary, cancel };
   }
 
   /** Stops every thread; payloads still being redacted fail. */
