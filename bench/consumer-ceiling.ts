@@ -7,6 +7,11 @@
  * in, S3 out over loopback). The value encoder (encodePayload: stringify through JSONStream) is
  * measured too, before and after parallel gzip.
  *
+ * This process starts as the worker does (tuneWorkerGc), since the paths it times in-process
+ * are the worker's: with V8's defaults a 10 MB payload on a redaction thread took 119 ms
+ * against 97 ms with the worker's flag (V8's helper threads 24 against 7 ms of CPU), which
+ * measured the consumer slower than it runs.
+ *
  *   scripts/with-node.sh node --expose-gc bench/consumer-ceiling.ts [--quick]
  */
 import { availableParallelism } from 'node:os';
@@ -24,6 +29,7 @@ import { bufferSource, type ByteSource } from '../src/encoding/json-scanner.ts';
 import { redactStoredJson } from '../src/redaction/redact-stored-json.ts';
 import { STORED_JSON_STEP_BYTES, storedJsonSource, storedJsonSteps } from '../src/consumer/stored-json.ts';
 import { PARSED_REDACTION_MAX_BYTES, WHOLE_REDACTION_MAX_BYTES } from '../src/consumer/archive-processor.ts';
+import { tuneWorkerGc } from '../src/consumer/gc-tuning.ts';
 import { runBench, type BenchContext } from './lib/entry.ts';
 import { encodePayloadBefore } from './lib/encode-before.ts';
 import { compare, mbPerSecond, median } from './lib/measure.ts';
@@ -577,6 +583,8 @@ function concurrencyTable(scaling: ConcurrencyResult): string {
   );
 }
 
+const workerGc = tuneWorkerGc();
+
 await runBench('consumer-ceiling', async (ctx) => {
   const shapes = payloadSizes(ctx.quick).map((size) => describePayload(benchPayload(size)));
   const rows = await perPayload(ctx);
@@ -710,7 +718,10 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     "### Per payload: the consumer's paths vs zlib.gzipSync of the same JSON bytes",
     '',
-    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "default path" names the path the consumer takes at that size (src/consumer/archive-processor.ts). "suspects, thread" is the default from 120 KiB to 16 MiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), which redacts them by suspects (src/redaction/redact-stored-json.ts: the suspect search runs ahead, values with no suspect pass through as stored, values of up to 4 KiB around each suspect are parsed and redacted) into 512 KiB chunks, and SHA-256, gzip and base64 of those on the event loop. "suspects, event loop" is the same on the event loop from the stored JSON in 1 MiB windows: the default beyond 16 MiB, and from 120 KiB with `DEBUG_ARCHIVE_REDACTION_THREADS=0`. "parsed whole, event loop" is `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64): the default up to 120 KiB, and how every payload up to 16 MiB was redacted before the suspect search (then on a redaction thread). "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes.',
+    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "default path" names the path the consumer takes at that size (src/consumer/archive-processor.ts). "suspects, thread" is the default from 120 KiB to 16 MiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), which redacts them by suspects (src/redaction/redact-stored-json.ts: the suspect search runs ahead, values with no suspect pass through as stored, values of up to 4 KiB around each suspect are parsed and redacted) into 512 KiB chunks, and SHA-256, gzip and base64 of those on the event loop. "suspects, event loop" is the same on the event loop from the stored JSON in 1 MiB windows: the default beyond 16 MiB, and from 120 KiB with `DEBUG_ARCHIVE_REDACTION_THREADS=0`. "parsed whole, event loop" is `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64): the default up to 120 KiB, and how every payload up to 16 MiB was redacted before the suspect search (then on a redaction thread). "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes. ' +
+      (workerGc
+        ? "This process starts as the worker does, with the V8 flag --external-memory-accounted-in-global-limit (benchmark 6); runs before 2026-11-24T09:30 had V8's defaults here, which slowed the consumer's paths (a 10 MB payload on a redaction thread: 119 ms against 97 ms, V8's helper threads 24 against 7 ms of CPU) and not gzipSync."
+        : 'This process was started with the V8 flag --external-memory-accounted-in-global-limit given either way, or on a V8 without it: it runs with what it was given, not as the worker starts.'),
     '',
     table(
       [
