@@ -1,3 +1,5 @@
+import { windowScan, type WindowScan } from './window-scan.ts';
+
 /** Random access to a JSON document's bytes: the stored JSON in Redis (GETRANGE), or a Buffer. */
 export interface ByteSource {
   readonly length: number;
@@ -22,7 +24,6 @@ export function bufferSource(bytes: Buffer): ByteSource {
 export const SCAN_WINDOW_BYTES = 1024 * 1024;
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 
 export class MalformedJsonError extends Error {
   constructor(message: string, position: number) {
@@ -41,76 +42,44 @@ function endsScalar(byte: number): boolean {
 }
 
 /**
- * The index just past the closing quote of a string whose content starts at `from`; when the
- * string goes on past the window, -(r + 1) where r is the index to go on from (past the
- * window's end, beyond an escaped byte that is not in it yet).
- */
-function stringEndIn(window: Uint8Array, from: number): number {
-  // A loop over the bytes rather than indexOf per quote: recorded traffic has a quote every
-  // 11 bytes (HTML attributes, escaped), where a call per quote costs more than the loop
-  // (18 ms against 8 ms to find the 882k quotes of 10 MB; 2% of a walk by suspects).
-  let at = from;
-  for (; at < window.length; at += 1) {
-    const byte = window[at];
-    if (byte === QUOTE) return at + 1;
-    if (byte === BACKSLASH) at += 1;
-  }
-  return -(at + 1);
-}
-
-interface WindowScan {
-  /** The index just past the bracket that brings the depth to 0, or -1. */
-  end: number;
-  /** The depth reached at `resume`. */
-  depth: number;
-  /** The index to go on from, or -(s + 1) for a string starting at s that goes on past the window. */
-  resume: number;
-}
-
-/**
- * Scans `window` from `from` up to `stop` for the bracket that brings `depth` to 0. A function
- * of its own, synchronous: the same loop inside the async containerEnd ran at half the speed
- * (10 MB of recorded traffic: 23 ms against 13).
- */
-function containerEndInWindow(window: Uint8Array, from: number, stop: number, depth: number): WindowScan {
-  let level = depth;
-  let index = from;
-  while (index < stop) {
-    const byte = window[index] as number;
-    if (byte === QUOTE) {
-      const end = stringEndIn(window, index + 1);
-      if (end < 0) return { end: -1, depth: level, resume: -(index + 1) };
-      index = end;
-    } else {
-      if (byte === 0x7b || byte === 0x5b) level += 1;
-      else if (byte === 0x7d || byte === 0x5d) {
-        level -= 1;
-        if (level === 0) return { end: index + 1, depth: 0, resume: index + 1 };
-      }
-      index += 1;
-    }
-  }
-  return { end: -1, depth: level, resume: index };
-}
-
-/**
- * Finds the extent of JSON values in a document without parsing them: strings are skipped byte
- * by byte to their closing quote (bytes of multi-byte UTF-8 characters are never quotes or
- * backslashes), brackets are counted. Reads the source one window at a time, going back to it when asked for bytes that
- * have left the window. Checks only what it needs to find ends: the values it delimits are
- * parsed by the caller.
+ * Finds the extent of JSON values in a document without parsing them: strings are skipped to
+ * their closing quote (bytes of multi-byte UTF-8 characters are never quotes or backslashes),
+ * brackets are counted, 64 bytes at a time with WebAssembly SIMD where it runs
+ * (src/encoding/window-scan.ts). Reads the source one window at a time, going back to it when
+ * asked for bytes that have left the window. Checks only what it needs to find ends: the
+ * values it delimits are parsed by the caller. `release` when done lets the next scanner reuse
+ * the SIMD scan's memory.
  *
- * Memory: one window (SCAN_WINDOW_BYTES), plus whatever `slice` is asked for.
+ * Memory: one window (SCAN_WINDOW_BYTES), its copy in the SIMD scan, plus whatever `slice` is
+ * asked for.
  */
 export class JsonScanner {
   readonly #source: ByteSource;
   readonly #windowBytes: number;
+  readonly #newScan: () => WindowScan;
+  #scan: WindowScan | undefined;
   #window: Buffer = Buffer.alloc(0);
   #base = 0;
 
-  constructor(source: ByteSource, windowBytes: number = SCAN_WINDOW_BYTES) {
+  /** `scan` is for tests: which implementation of the loops to use. */
+  constructor(
+    source: ByteSource,
+    windowBytes: number = SCAN_WINDOW_BYTES,
+    scan: () => WindowScan = windowScan,
+  ) {
     this.#source = source;
     this.#windowBytes = windowBytes;
+    this.#newScan = scan;
+  }
+
+  get #loops(): WindowScan {
+    return (this.#scan ??= this.#newScan());
+  }
+
+  /** Done scanning: the SIMD scan's memory may serve another scanner. Scanning after it is allowed. */
+  release(): void {
+    this.#scan?.release();
+    this.#scan = undefined;
   }
 
   get length(): number {
@@ -164,7 +133,7 @@ export class JsonScanner {
     let at = position + 1;
     for (;;) {
       if (!(await this.#reach(at))) throw new MalformedJsonError('unterminated string', position);
-      const found = stringEndIn(this.#window, at - this.#base);
+      const found = this.#loops.stringEnd(this.#window, at - this.#base);
       if (found >= 0) return this.#base + found;
       at = this.#base - found - 1;
     }
@@ -181,7 +150,7 @@ export class JsonScanner {
       if (!(await this.#reach(at))) throw new MalformedJsonError('unterminated object or array', position);
       const window = this.#window;
       const base = this.#base;
-      const found = containerEndInWindow(window, at - base, Math.min(window.length, limit - base), depth);
+      const found = this.#loops.containerEnd(window, at - base, Math.min(window.length, limit - base), depth);
       if (found.end >= 0) return base + found.end;
       depth = found.depth;
       at = found.resume < 0 ? await this.stringEnd(base - found.resume - 1) : base + found.resume;

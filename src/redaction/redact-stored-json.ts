@@ -326,7 +326,11 @@ export async function* redactStoredJson(
     return at + 1;
   }
 
-  const end = await scanner.skipSpace(yield* value(0, { path: undefined, sensitiveKey: undefined }));
-  if (end < scanner.length) throw new MalformedJsonError('nothing expected after the document', end);
-  if (pendingBytes > 0) yield take();
+  try {
+    const end = await scanner.skipSpace(yield* value(0, { path: undefined, sensitiveKey: undefined }));
+    if (end < scanner.length) throw new MalformedJsonError('nothing expected after the document', end);
+    if (pendingBytes > 0) yield take();
+  } finally {
+    scanner.release();
+  }
 }
