@@ -1,4 +1,4 @@
-import { WASM_BASE64 } from './simd/json-scan-wasm.ts';
+import { WASM_BASE64 } from '../simd/json-scan-wasm.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -85,7 +85,7 @@ const PAGE_BYTES = 64 * 1024;
 const IDLE_KEPT = 4;
 
 /**
- * The loops in WebAssembly, 64 bytes at a time (src/encoding/simd/json-scan.c): on 10 MB of
+ * The loops in WebAssembly, 64 bytes at a time (src/simd/json-scan.c): on 10 MB of
  * recorded traffic a scan of the whole document took 2.4 ms against 12.7 ms byte by byte in
  * JavaScript. The window is copied into the instance's memory once per window (0.035 ms per
  * MiB); memory per instance: the largest window scanned (1 MiB by default) plus 64 KiB.

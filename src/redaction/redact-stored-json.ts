@@ -1,6 +1,7 @@
 import { JsonScanner, MalformedJsonError, type ByteSource } from '../encoding/json-scanner.ts';
 import { REDACTED, type RedactionPath, type RedactionPieces } from './redactor.ts';
 import type { SuspectPattern } from './sensitive-names.ts';
+import { suspectSearch, type SuspectSearch } from './suspect-search.ts';
 
 /**
  * Values with a suspect whose JSON is at most this long are parsed, redacted and (if they
@@ -30,41 +31,61 @@ interface Context {
   sensitiveKey: string | undefined;
 }
 
-/** Bytes searched for suspects at once: one latin1 string small enough for V8's young generation. */
+/**
+ * Bytes searched for suspects at once: one latin1 string small enough for V8's young generation
+ * (the patterns' search), at most 8 bytes per byte of it for matches (the SIMD search).
+ */
 const SEARCH_BYTES = 64 * 1024;
 /** Bytes read for the search at once, from a source that may be remote. */
 const SEARCH_READ_BYTES = 1024 * 1024;
 
+/** The patterns' matches in `text` that start before `to`: start and end of each, in order. */
+function patternMatches(patterns: readonly RegExp[], text: string, to: number): number[] {
+  const found: [number, number][] = [];
+  for (const pattern of patterns) {
+    pattern.lastIndex = 0;
+    for (let match = pattern.exec(text); match !== null && match.index < to; match = pattern.exec(text)) {
+      found.push([match.index, match.index + match[0].length]);
+    }
+  }
+  return found.sort((a, b) => a[0] - b[0]).flat();
+}
+
 /**
  * Where redaction could change anything (the redactor's suspect pattern), found ahead of the
- * walk one search window at a time. The positions asked about never go back.
+ * walk one search window at a time, with SIMD where WebAssembly runs (src/redaction/suspect-search.ts),
+ * else with the patterns. The positions asked about never go back.
  *
  * Memory: one read (SEARCH_READ_BYTES), one search window's text and the matches in it.
  */
 class SuspectFinder {
   readonly #scanner: JsonScanner;
   readonly #suspects: SuspectPattern | undefined;
+  readonly #simd: SuspectSearch | undefined;
   #read: Buffer = Buffer.alloc(0);
   #readStart = 0;
-  /** Start and end of each match in the window searched last, in order. */
-  #matches: number[] = [];
+  /** Start and end of each match in the window searched last, in order, from `#matchesFrom`. */
+  #matches: ArrayLike<number> = [];
+  #matchesFrom = 0;
   #next = 0;
   #searched = 0;
 
   constructor(scanner: JsonScanner, suspects: SuspectPattern | undefined) {
     this.#scanner = scanner;
     this.#suspects = suspects;
+    this.#simd = suspects === undefined ? undefined : suspectSearch(suspects);
   }
 
   /** Where the first suspect ending after `position` starts: bytes before it need no redaction. */
   async cleanUntil(position: number): Promise<number> {
     if (this.#suspects === undefined) return position;
     for (;;) {
-      while (this.#next < this.#matches.length && (this.#matches[this.#next + 1] ?? 0) <= position) {
+      const relative = position - this.#matchesFrom;
+      while (this.#next < this.#matches.length && (this.#matches[this.#next + 1] ?? 0) <= relative) {
         this.#next += 2;
       }
       const start = this.#matches[this.#next];
-      if (start !== undefined) return start;
+      if (start !== undefined) return this.#matchesFrom + start;
       if (this.#searched >= this.#scanner.length) return Number.POSITIVE_INFINITY;
       await this.#search(this.#suspects);
     }
@@ -85,20 +106,12 @@ class SuspectFinder {
       );
       this.#read = await this.#scanner.slice(from, Math.min(length, readEnd));
     }
-    const text = this.#read.toString('latin1', from - this.#readStart, readTo - this.#readStart);
-    const found: [number, number][] = [];
-    for (const pattern of patterns) {
-      pattern.lastIndex = 0;
-      for (
-        let match = pattern.exec(text);
-        match !== null && from + match.index < to;
-        match = pattern.exec(text)
-      ) {
-        found.push([from + match.index, from + match.index + match[0].length]);
-      }
-    }
-    // In order of their starts: cleanUntil skips those that end before where it is asked about.
-    this.#matches = found.sort((a, b) => a[0] - b[0]).flat();
+    const window = this.#read.subarray(from - this.#readStart, readTo - this.#readStart);
+    this.#matches =
+      this.#simd === undefined
+        ? patternMatches(patterns, window.toString('latin1'), to - from)
+        : this.#simd.find(window, to - from);
+    this.#matchesFrom = from;
     this.#next = 0;
     this.#searched = to;
   }

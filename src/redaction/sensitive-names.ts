@@ -98,12 +98,73 @@ export function suspectPattern(rules: NameRules = {}): SuspectPattern | undefine
       (source) => new RegExp(source, 'gi'),
     ),
     longest: Math.max(...[...PARTS, ...exactNames].map((name) => name.length + 2), '%e2%84%aa'.length),
+    alternatives: [
+      ...PARTS.map((name) => ({ chars: nameChars(name), bucket: PART_BUCKETS[name] ?? 8 })),
+      ...exactNames.map((name) => ({
+        chars: ['"?&', ...nameChars(name), '"\\='],
+        bucket: EXACT_BUCKETS[name.charAt(0)] ?? 13,
+      })),
+      ...SPELLED.map((chars) => ({ chars, bucket: chars[0] === '%' ? 14 : 15 })),
+    ],
   };
 }
+
+/** A name's characters as the patterns match them: `_` matches `-` too. */
+function nameChars(name: string): string[] {
+  return Array.from(name, (char) => (char === '_' ? '-_' : char));
+}
+
+/**
+ * Buckets of the SIMD filter (src/simd/suspect-search.c), which screens by the first three
+ * bytes: alternatives share one where those are alike, as a bucket's tables also pass the
+ * mixtures of its alternatives' bytes (`cre` and `coo` together would pass `cro` and `coe`).
+ */
+const PART_BUCKETS: Partial<Record<string, number>> = {
+  authorization: 0,
+  api_key: 1,
+  apikey: 1,
+  password: 2,
+  passwd: 2,
+  private_key: 3,
+  secret: 4,
+  session: 4,
+  token: 5,
+  credential: 6,
+  cookie: 7,
+  csrf: 8,
+  xsrf: 8,
+};
+/** The exact names (after a quote, `?` or `&`) by first letter; other extra names share bucket 13. */
+const EXACT_BUCKETS: Partial<Record<string, number>> = { a: 9, b: 9, j: 10, o: 10, p: 11, s: 12 };
+
+/** The spelled pattern's alternatives, a string of allowed characters per position. */
+const SPELLED: readonly (readonly string[])[] = [
+  ['\\', 'u'],
+  ['%', '46', '123456789abcdef'],
+  ['%', '57', '0123456789a'],
+  ['%', '5', 'f'],
+  ['%', '2', 'd'],
+  ['%', '2', 'e'],
+  ['%', '3', '0123456789'],
+  ['%', 'e', '2', '%', '8', '4', '%', 'a', 'a'],
+  ['\xe2', '\x84', '\xaa'],
+];
 
 export interface SuspectPattern {
   /** Each global and case-insensitive: reset `lastIndex` before a search. Matches may overlap across them. */
   patterns: readonly RegExp[];
   /** No match is longer. */
   longest: number;
+  /**
+   * The patterns' alternatives spelled out for the SIMD search (src/redaction/suspect-search.ts):
+   * for each, the characters allowed at each position (matched as the patterns' `i` flag
+   * matches them), and which of the SIMD filter's 16 buckets it goes in. Every match of the
+   * patterns is a match of one of these.
+   */
+  alternatives: readonly SuspectAlternative[];
+}
+
+export interface SuspectAlternative {
+  chars: readonly string[];
+  bucket: number;
 }

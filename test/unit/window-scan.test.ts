@@ -1,10 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { createPrng, type Prng } from '../../src/demo/prng.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { bufferSource, JsonScanner, MalformedJsonError } from '../../src/encoding/json-scanner.ts';
-import { SOURCE_SHA256 } from '../../src/encoding/simd/json-scan-wasm.ts';
 import { bytewiseScan, windowScan, type WindowScan } from '../../src/encoding/window-scan.ts';
 
 /** Bytes that matter to the scan, often, among others: multi-byte UTF-8 too. */
@@ -36,11 +33,6 @@ function randomValue(prng: Prng, depth: number): unknown {
 }
 
 describe('the SIMD window scan', () => {
-  it('is built from the C source as it is now (run scripts/build-wasm.sh after changing it)', () => {
-    const source = readFileSync(new URL('../../src/encoding/simd/json-scan.c', import.meta.url));
-    expect(createHash('sha256').update(source).digest('hex')).toBe(SOURCE_SHA256);
-  });
-
   it('runs here, rather than the JavaScript loops it stands in for', () => {
     const scan = windowScan();
     expect(scan).not.toBe(bytewiseScan);
