@@ -11,13 +11,13 @@ import {
 } from './thread-messages.ts';
 
 /**
- * Chunks (about 512 KiB each) a thread may have posted for one payload before the consumer
+ * Chunks (at most about 512 KiB each) a thread may have posted for one payload before the consumer
  * takes them: enough that gzip never waits for the next, few enough to bound the memory.
  */
 const CHUNKS_AHEAD = 2;
 /**
  * Shared slots per thread (SharedSlots): the chunks ahead of two payloads at once. A chunk is
- * about 512 KiB, a small payload's whole JSON up to 1 MiB; a larger one, or one with no slot
+ * at most about 512 KiB, a small payload's whole JSON up to 1 MiB; a larger one, or one with no slot
  * free, goes in a buffer of its own.
  */
 const SLOTS = 4;
@@ -103,8 +103,10 @@ function settle(task: Task, outcome: RedactionSummary | Error): void {
  * A payload's bytes move to the thread without a copy. Memory per payload in a thread: its
  * JSON (which the consumer's `maxRedactingBytes` bounds across payloads), the value redacted
  * at the time (up to 4 KiB of JSON parsed, or a single larger string or header list with a
- * suspect in it), and at most CHUNKS_AHEAD chunks of 512 KiB waiting for the consumer; per
- * thread, about 16 MB for the runtime and 4 MiB of slots its chunks pass through.
+ * suspect in it), and at most CHUNKS_AHEAD chunks of at most 512 KiB waiting for the consumer; per
+ * thread, about 16 MB for the runtime, 4 MiB of slots its chunks pass through, and the SIMD
+ * scan's and search's memory (a scanner window of 1 MiB, a search window of 64 KiB and at
+ * most 512 KiB of its matches).
  *
  * A thread that dies (out of memory under `resourceLimits`, say) fails the payloads it held
  * with an error, and a new one starts for the next payload.

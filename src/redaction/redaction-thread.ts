@@ -13,7 +13,7 @@ import {
 /**
  * A redaction thread (src/redaction/redaction-pool.ts): redacts the JSON it is handed, step by
  * step as the steps arrive, as redactStoredJson does, and posts the redacted JSON in chunks of
- * about 512 KiB (one gzip block), never more than `chunksAhead` of them before the main thread
+ * 64 KiB to 512 KiB (one gzip block each), never more than `chunksAhead` of them before the main thread
  * has taken them, then the summary.
  */
 const port = parentPort;
