@@ -69,6 +69,31 @@ describe('parallelGzip', () => {
     expect(await gzipOf([small])).toEqual(gzipSync(small, { level: 6 }));
   });
 
+  it.each([1, 6])(
+    'cuts a lone block of 100 KiB or more in two at level %i, one half on the pool',
+    async (level) => {
+      const lone = json.subarray(0, 300_000);
+      const seen: Buffer[] = [];
+      const parts: Buffer[] = [];
+      for await (const part of parallelGzip([lone], {
+        level,
+        parallelism: 2,
+        onBlock: (block) => seen.push(block),
+      })) {
+        parts.push(part);
+      }
+      const gzip = Buffer.concat(parts);
+      expect(parts.length).toBe(3);
+      expect(Buffer.concat(seen).equals(lone)).toBe(true);
+      const tool = spawnSync('gzip', ['-d', '-c'], { input: gzip });
+      expect(tool.status).toBe(0);
+      expect(tool.stdout.equals(lone)).toBe(true);
+      expect(gzip.length / gzipSync(lone, { level }).length).toBeLessThan(1.01);
+      // One lane: no pool, plain gzip.
+      expect(await gzipOf([lone], level, 1)).toEqual(gzipSync(lone, { level }));
+    },
+  );
+
   it('reads blocks from an async source and stops it when the reader stops', async () => {
     let closed = false;
     async function* source(): AsyncGenerator<Buffer, void, undefined> {
