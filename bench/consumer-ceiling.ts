@@ -47,6 +47,9 @@ const encodeNow = (payload: BenchPayload, level: number, gzipParallelism?: numbe
     jsonLength: payload.json.length,
   });
 
+/** One Redactor for every path, as the consumer keeps one: its patterns and SIMD search are made once. */
+const redactor = new Redactor();
+
 /** The JSON as the consumer reads it from Redis when there is no redaction left to do. */
 function* storedSteps(bytes: Buffer): Generator<Buffer, void, undefined> {
   for (let offset = 0; offset < bytes.length; offset += STORED_JSON_STEP_BYTES) {
@@ -60,7 +63,7 @@ const encodeStored = (payload: BenchPayload, level: number) =>
  * the stored JSON redacted by suspects (redactStoredJson) on the event loop on its way to gzip.
  */
 const redactedJson = (payload: BenchPayload) =>
-  redactStoredJson(bufferSource(payload.bytes), new Redactor().pieces());
+  redactStoredJson(bufferSource(payload.bytes), redactor.pieces());
 const encodeRedacted = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
   encodeJson(redactedJson(payload), countingSink, { gzipLevel: level, gzipParallelism });
 /**
@@ -70,7 +73,7 @@ const encodeRedacted = (payload: BenchPayload, level: number, gzipParallelism?: 
 const encodeParsed = (payload: BenchPayload, level: number, gzipParallelism?: number) => {
   // A fresh copy first, as on a redaction thread: the consumer reads both from Redis into one.
   const json = Buffer.from(payload.bytes).toString('utf8');
-  const { value } = new Redactor().redactInPlace(JSON.parse(json) as unknown);
+  const { value } = redactor.redactInPlace(JSON.parse(json) as unknown);
   return encodePayload(value, countingSink, { gzipLevel: level, gzipParallelism, jsonLength: json.length });
 };
 /** The consumer's redaction threads (DEBUG_ARCHIVE_REDACTION_THREADS, default the cores). */
@@ -167,7 +170,7 @@ async function checkSameJson(payload: BenchPayload, level: number): Promise<numb
       throw new Error(`${name} pipeline output is not JSON.stringify's at ${payload.label}, level ${level}`);
   }
   // Every redacting path must store the same redacted JSON.
-  const { value } = new Redactor().redactInPlace(JSON.parse(payload.json) as unknown);
+  const { value } = redactor.redactInPlace(JSON.parse(payload.json) as unknown);
   const want = Buffer.from(JSON.stringify(value));
   const onThread = redactionPool.redact(Buffer.from(payload.bytes));
   const redacted = {
@@ -718,7 +721,7 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     "### Per payload: the consumer's paths vs zlib.gzipSync of the same JSON bytes",
     '',
-    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "default path" names the path the consumer takes at that size (src/consumer/archive-processor.ts). "suspects, thread" is the default from 120 KiB to 16 MiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), which redacts them by suspects (src/redaction/redact-stored-json.ts: the suspect search runs ahead, values with no suspect pass through as stored, values of up to 4 KiB around each suspect are parsed and redacted; the search and the scan in WebAssembly SIMD) into chunks of a quarter of the payload, 64 KiB to 512 KiB, and SHA-256, gzip and base64 of those on the event loop. "suspects, event loop" is the same on the event loop from the stored JSON in 1 MiB windows: the default beyond 16 MiB, and from 120 KiB with `DEBUG_ARCHIVE_REDACTION_THREADS=0`. "parsed whole, event loop" is `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64): the default up to 120 KiB, and how every payload up to 16 MiB was redacted before the suspect search (then on a redaction thread). "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes. ' +
+    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "default path" names the path the consumer takes at that size (src/consumer/archive-processor.ts). "suspects, thread" is the default from 120 KiB to 16 MiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), which redacts them by suspects (src/redaction/redact-stored-json.ts: the suspect search runs ahead, values with no suspect pass through as stored, values of up to 4 KiB around each suspect are parsed and redacted; the search and the scan in WebAssembly SIMD) into chunks of a quarter of the payload, 64 KiB to 512 KiB, and SHA-256, gzip and base64 of those on the event loop. "suspects, event loop" is the same on the event loop from the stored JSON in 1 MiB windows: the default beyond 16 MiB, and from 120 KiB with `DEBUG_ARCHIVE_REDACTION_THREADS=0`. "parsed whole, event loop" is `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64): the default up to 120 KiB, and how every payload up to 16 MiB was redacted before the suspect search (then on a redaction thread). "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes. One Redactor serves every path, as the consumer keeps one; runs up to 2026-11-24T09:44 made one per payload, which at 100 KB added 0.26 ms to a walk by suspects (0.48 against 0.23 ms: the patterns, their SIMD search and the name cache made again) and 0.12 ms to parsing whole. ' +
       (workerGc
         ? "This process starts as the worker does, with the V8 flag --external-memory-accounted-in-global-limit (benchmark 6); runs up to 2026-11-24T07:05 had V8's defaults here, which slowed the consumer's paths (a 10 MB payload on a redaction thread: 119 ms against 97 ms, V8's helper threads 24 against 7 ms of CPU) and not gzipSync."
         : 'This process was started with the V8 flag --external-memory-accounted-in-global-limit given either way, or on a V8 without it: it runs with what it was given, not as the worker starts.'),
@@ -905,7 +908,7 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     'Stored JSON read in steps for redaction (payloads over 16 MiB, or with no redaction threads): the stored JSON is read in 1 MiB GETRANGE steps and redacted by suspects on its way to gzip, so memory does not grow with the payload: see benchmark 7 (before reading in steps, the run of 2026-11-23T19:39 recorded 715 MB of growth for the 200 MB payload, 3.7x its JSON).',
     '',
-    "Parallel gzip (src/encoding/parallel-gzip.ts): gzip compresses up to `DEBUG_ARCHIVE_GZIP_PARALLELISM` (default: the cores) 512 KiB blocks at once on libuv's pool, as pigz does: raw deflate per block primed with the 32 KiB before it, joined by sync flushes into one ordinary gzip member; before, one zlib stream compressed one chunk at a time (bench/lib/encode-before.ts, the encoder of commit 390671a). A payload of one block, under 512 KiB, is still gzipped at once on the main thread; a full first block is sent to the pool at once, without waiting for the second (a 1 MB payload from a redaction thread went from 0.48 to 0.60 of gzipSync at level 6 in a quick run). The stages after the source (gzip, SHA-256, base64, the sink) are async generators joined directly: `stream.pipeline` cost about 0.2 ms per payload (100 KB with nothing to redact, same harness, one run: 0.56 -> 0.75 of gzipSync at level 1, 0.74 -> 0.87 at level 6). Stored JSON streamed (src/consumer/stored-json.ts): a payload with no redaction left to do in the consumer is read from Redis in 1 MiB GETRANGE steps straight into gzip." +
+    "Parallel gzip (src/encoding/parallel-gzip.ts): gzip compresses up to `DEBUG_ARCHIVE_GZIP_PARALLELISM` (default: the cores) 512 KiB blocks at once on libuv's pool, as pigz does: raw deflate per block primed with the 32 KiB before it, joined by sync flushes into one ordinary gzip member; before, one zlib stream compressed one chunk at a time (bench/lib/encode-before.ts, the encoder of commit 390671a). A payload of one block, under 512 KiB, is gzipped on the main thread, and from 96 KiB (192 KiB at levels 1-3) cut in two, one half compressed on the pool while the main thread compresses the other (nothing to redact against gzipSync -6, interleaved: 100 KB 0.91 -> 0.98, 200 KB 0.92 -> 1.17, 400 KB 0.93 -> 1.46); a full first block is sent to the pool at once, without waiting for the second (a 1 MB payload from a redaction thread went from 0.48 to 0.60 of gzipSync at level 6 in a quick run). The stages after the source (gzip, SHA-256, base64, the sink) are async generators joined directly: `stream.pipeline` cost about 0.2 ms per payload (100 KB with nothing to redact, same harness, one run: 0.56 -> 0.75 of gzipSync at level 1, 0.74 -> 0.87 at level 6). Stored JSON streamed (src/consumer/stored-json.ts): a payload with no redaction left to do in the consumer is read from Redis in 1 MiB GETRANGE steps straight into gzip." +
       (redactionOff && level6
         ? ` End to end that path archives ${fixed(redactionOff.mbps, 1)} MB/s against ${fixed(level6.mbps, 1)} MB/s with redaction in the consumer (${level6.label}).`
         : ''),
