@@ -1,4 +1,5 @@
 import { WASM_BASE64 } from '../simd/json-scan-wasm.ts';
+import { lazyModule, reserve } from '../simd/wasm-module.ts';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -80,7 +81,6 @@ interface ScanExports {
 
 /** The SIMD block reads up to 64 bytes past the window's last. */
 const SLACK_BYTES = 64;
-const PAGE_BYTES = 64 * 1024;
 /** Idle SIMD scans kept per thread for the next scanner (each holds about a window's bytes). */
 const IDLE_KEPT = 4;
 
@@ -105,8 +105,7 @@ class SimdScan implements WindowScan {
 
   #load(window: Uint8Array): void {
     if (window === this.#loaded) return;
-    const needed = this.#start + window.length + SLACK_BYTES - this.#memory.buffer.byteLength;
-    if (needed > 0) this.#memory.grow(Math.ceil(needed / PAGE_BYTES));
+    reserve(this.#memory, this.#start + window.length + SLACK_BYTES);
     new Uint8Array(this.#memory.buffer, this.#start, window.length).set(window);
     this.#loaded = window;
   }
@@ -131,19 +130,7 @@ class SimdScan implements WindowScan {
 }
 
 const idle: SimdScan[] = [];
-let module: WebAssembly.Module | null | undefined;
-
-/** The module, compiled on first use; null where WebAssembly (or its SIMD) is not available. */
-function simdModule(): WebAssembly.Module | null {
-  if (module === undefined) {
-    try {
-      module = new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'));
-    } catch {
-      module = null;
-    }
-  }
-  return module;
-}
+const simdModule = lazyModule(WASM_BASE64);
 
 /** A scan for one scanner: SIMD where WebAssembly runs it, else byte by byte. */
 export function windowScan(): WindowScan {

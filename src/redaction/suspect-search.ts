@@ -1,4 +1,5 @@
 import { WASM_BASE64 } from '../simd/suspect-search-wasm.ts';
+import { lazyModule, reserve } from '../simd/wasm-module.ts';
 import type { SuspectAlternative, SuspectPattern } from './sensitive-names.ts';
 
 interface SearchExports {
@@ -6,13 +7,20 @@ interface SearchExports {
   search(classes: number, text: number, length: number, to: number, out: number): number;
 }
 
-/** Bytes of the class header the C reads (src/simd/suspect-search.c: tables, buckets, count). */
-const HEADER_BYTES = 192 + 17 * 4 + 4;
+/**
+ * The class header as src/simd/suspect-search.c lays it out (`classes_t`): the Teddy tables
+ * (low nibbles, then high, each 2 sets x 3 positions x 16), where each bucket's class strings
+ * start, and their count.
+ */
 const BUCKETS = 16;
+const TABLE_SET_BYTES = 3 * 16;
+const HIGH_TABLES_AT = 2 * TABLE_SET_BYTES;
+const BUCKET_STARTS_AT = 2 * HIGH_TABLES_AT;
+const COUNT_AT = BUCKET_STARTS_AT + 4 * (BUCKETS + 1);
+const HEADER_BYTES = COUNT_AT + 4;
 const SET_BYTES = 32;
 /** The filter reads up to 18 bytes past a window's last. */
 const SLACK_BYTES = 32;
-const PAGE_BYTES = 64 * 1024;
 /** What a position past an alternative's end allows: anything. */
 const ANY_BYTE = new Uint8Array(32).fill(0xff);
 
@@ -43,12 +51,12 @@ function classBytes(alternatives: readonly SuspectAlternative[]): Uint8Array {
   const words = new DataView(bytes.buffer);
   for (let bucket = 0; bucket <= BUCKETS; bucket += 1) {
     words.setInt32(
-      192 + 4 * bucket,
+      BUCKET_STARTS_AT + 4 * bucket,
       sorted.filter((alternative) => alternative.bucket < bucket).length,
       true,
     );
   }
-  words.setInt32(192 + 4 * (BUCKETS + 1), sorted.length, true);
+  words.setInt32(COUNT_AT, sorted.length, true);
   let setAt = setsAt;
   sorted.forEach((alternative, index) => {
     words.setInt32(HEADER_BYTES + 8 * index, alternative.chars.length, true);
@@ -58,7 +66,7 @@ function classBytes(alternatives: readonly SuspectAlternative[]): Uint8Array {
       setAt += SET_BYTES;
     }
     // The Teddy tables: the bucket's bit for each nibble of every byte its first three positions allow.
-    const tables = 48 * Math.floor(alternative.bucket / 8);
+    const tables = TABLE_SET_BYTES * Math.floor(alternative.bucket / 8);
     const bit = 1 << (alternative.bucket % 8);
     for (let position = 0; position < 3; position += 1) {
       const chars = alternative.chars[position];
@@ -66,7 +74,7 @@ function classBytes(alternatives: readonly SuspectAlternative[]): Uint8Array {
       for (let byte = 0; byte < 256; byte += 1) {
         if (((set[byte >> 3] ?? 0) & (1 << (byte & 7))) === 0) continue;
         const low = tables + 16 * position + (byte & 15);
-        const high = 96 + tables + 16 * position + (byte >> 4);
+        const high = HIGH_TABLES_AT + tables + 16 * position + (byte >> 4);
         bytes[low] = (bytes[low] ?? 0) | bit;
         bytes[high] = (bytes[high] ?? 0) | bit;
       }
@@ -96,13 +104,8 @@ export class SuspectSearch {
     this.#classes = align(this.#exports.memoryStart());
     const classes = classBytes(alternatives);
     this.#text = align(this.#classes + classes.length);
-    this.#reserve(this.#text);
+    reserve(this.#memory, this.#text);
     new Uint8Array(this.#memory.buffer, this.#classes, classes.length).set(classes);
-  }
-
-  #reserve(bytes: number): void {
-    const needed = bytes - this.#memory.buffer.byteLength;
-    if (needed > 0) this.#memory.grow(Math.ceil(needed / PAGE_BYTES));
   }
 
   /**
@@ -111,25 +114,19 @@ export class SuspectSearch {
    */
   find(text: Uint8Array, to: number): Int32Array {
     const out = align(this.#text + text.length + SLACK_BYTES);
-    this.#reserve(out + 8 * to);
+    reserve(this.#memory, out + 8 * to);
     new Uint8Array(this.#memory.buffer, this.#text, text.length).set(text);
     const found = this.#exports.search(this.#classes, this.#text, text.length, to, out);
     return new Int32Array(this.#memory.buffer, out, 2 * found).slice();
   }
 }
 
-let module: WebAssembly.Module | null | undefined;
+const simdModule = lazyModule(WASM_BASE64);
 const searches = new WeakMap<SuspectPattern, SuspectSearch>();
 
 /** The SIMD search for `pattern` (one per pattern and thread); undefined where WebAssembly is not (node --jitless). */
 export function suspectSearch(pattern: SuspectPattern): SuspectSearch | undefined {
-  if (module === undefined) {
-    try {
-      module = new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'));
-    } catch {
-      module = null;
-    }
-  }
+  const module = simdModule();
   if (module === null) return undefined;
   let search = searches.get(pattern);
   if (search === undefined) {
