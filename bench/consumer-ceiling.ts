@@ -57,7 +57,10 @@ function* storedSteps(bytes: Buffer): Generator<Buffer, void, undefined> {
   }
 }
 const encodeStored = (payload: BenchPayload, level: number) =>
-  encodeJson(storedSteps(payload.bytes), countingSink, { gzipLevel: level });
+  encodeJson(storedSteps(payload.bytes), countingSink, {
+    gzipLevel: level,
+    jsonLength: payload.bytes.length,
+  });
 /**
  * The consumer's path for payloads over 16 MiB, or all over 120 KiB without redaction threads:
  * the stored JSON redacted by suspects (redactStoredJson) on the event loop on its way to gzip.
@@ -65,7 +68,11 @@ const encodeStored = (payload: BenchPayload, level: number) =>
 const redactedJson = (payload: BenchPayload) =>
   redactStoredJson(bufferSource(payload.bytes), redactor.pieces());
 const encodeRedacted = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
-  encodeJson(redactedJson(payload), countingSink, { gzipLevel: level, gzipParallelism });
+  encodeJson(redactedJson(payload), countingSink, {
+    gzipLevel: level,
+    gzipParallelism,
+    jsonLength: payload.bytes.length,
+  });
 /**
  * The consumer's path for payloads of up to 120 KiB, and before the suspect search how every
  * payload it redacted was redacted: parse, redact in place, stringify again.
@@ -86,7 +93,11 @@ const redactionPool = new RedactionPool({ threads: availableParallelism() });
 const encodeOnThread = async (payload: BenchPayload, level: number, gzipParallelism?: number) => {
   const redacted = redactionPool.redact(Buffer.from(payload.bytes));
   try {
-    return await encodeJson(redacted.chunks, countingSink, { gzipLevel: level, gzipParallelism });
+    return await encodeJson(redacted.chunks, countingSink, {
+      gzipLevel: level,
+      gzipParallelism,
+      jsonLength: payload.bytes.length,
+    });
   } finally {
     redacted.cancel();
   }
@@ -162,7 +173,10 @@ async function checkSameJson(payload: BenchPayload, level: number): Promise<numb
   const outputs = {
     now: await encodePayload(payload.value, collect, { gzipLevel: level, jsonLength: payload.json.length }),
     before: await encodePayloadBefore(payload.value, collect, { gzipLevel: level }),
-    stored: await encodeJson(storedSteps(payload.bytes), collect, { gzipLevel: level }),
+    stored: await encodeJson(storedSteps(payload.bytes), collect, {
+      gzipLevel: level,
+      jsonLength: payload.bytes.length,
+    }),
   };
   for (const [name, body] of Object.entries(outputs)) {
     const json = gunzipSync(Buffer.from(body.toString('latin1'), 'base64'));
@@ -174,8 +188,14 @@ async function checkSameJson(payload: BenchPayload, level: number): Promise<numb
   const want = Buffer.from(JSON.stringify(value));
   const onThread = redactionPool.redact(Buffer.from(payload.bytes));
   const redacted = {
-    'by suspects on the event loop': await encodeJson(redactedJson(payload), collect, { gzipLevel: level }),
-    'by suspects on a redaction thread': await encodeJson(onThread.chunks, collect, { gzipLevel: level }),
+    'by suspects on the event loop': await encodeJson(redactedJson(payload), collect, {
+      gzipLevel: level,
+      jsonLength: payload.bytes.length,
+    }),
+    'by suspects on a redaction thread': await encodeJson(onThread.chunks, collect, {
+      gzipLevel: level,
+      jsonLength: payload.bytes.length,
+    }),
   };
   for (const [name, body] of Object.entries(redacted)) {
     if (!gunzipSync(Buffer.from(body.toString('latin1'), 'base64')).equals(want))
@@ -504,7 +524,7 @@ async function stages(ctx: BenchContext): Promise<StageRow[]> {
         STORED_JSON_STEP_BYTES,
         storedJsonSteps(source),
       );
-      const body = await encodeJson(redacted.chunks, collect, { gzipLevel: 6 });
+      const body = await encodeJson(redacted.chunks, collect, { gzipLevel: 6, jsonLength: source.length });
       record('Redis read, redaction and encode (level 6)', performance.now() - t0);
       t0 = performance.now();
       await client.send(

@@ -163,9 +163,11 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  */
 export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   const { s3, bucket, ledger, logger } = deps;
-  const encodeOptions = (signal: AbortSignal) => ({
+  /** The stored length is about the archived JSON's: redaction changes a few values. */
+  const encodeOptions = (data: ArchiveJobData, signal: AbortSignal) => ({
     gzipLevel: deps.gzipLevel,
     gzipParallelism: deps.gzipParallelism,
+    jsonLength: data.jsonBytes,
     signal,
   });
 
@@ -188,7 +190,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   const encodeStored = async (data: ArchiveJobData, signal: AbortSignal): Promise<Encode | null> => {
     const stored = await openStoredJson(deps.redis, ledger.payloadKey(data.payloadId));
     if (stored === null) return null;
-    return (sink) => encodeJson(stored.chunks, sink, encodeOptions(signal));
+    return (sink) => encodeJson(stored.chunks, sink, encodeOptions(data, signal));
   };
 
   /** Parses, redacts and stringifies a small payload's JSON again, on the event loop. */
@@ -207,8 +209,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     }
     const redacted = redactor.redactInPlace(value);
     return {
-      encode: (sink) =>
-        encodePayload(redacted.value, sink, { ...encodeOptions(signal), jsonLength: json.length }),
+      encode: (sink) => encodePayload(redacted.value, sink, encodeOptions(data, signal)),
       redaction: formatRedactionSummary(redacted.summary),
     };
   };
@@ -228,7 +229,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     return {
       encode: async (sink) => {
         try {
-          return await encodeJson(refusingNotJson(data, redacted.chunks), sink, encodeOptions(signal));
+          return await encodeJson(refusingNotJson(data, redacted.chunks), sink, encodeOptions(data, signal));
         } finally {
           redacted.cancel();
         }
@@ -250,7 +251,11 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     const pieces = redactor.pieces();
     return {
       encode: (sink) =>
-        encodeJson(refusingNotJson(data, redactStoredJson(source, pieces)), sink, encodeOptions(signal)),
+        encodeJson(
+          refusingNotJson(data, redactStoredJson(source, pieces)),
+          sink,
+          encodeOptions(data, signal),
+        ),
       redaction: () => formatRedactionSummary(pieces.summary()),
     };
   };

@@ -15,8 +15,9 @@ export interface EncodeOptions {
   /** JSON chunk size; default JSON_CHUNK_BYTES. For benchmarks and tuning. */
   jsonChunkBytes?: number | undefined;
   /**
-   * About how long the value's JSON is, when the caller knows (it parsed it from JSON, say):
-   * saves walking the value to choose between one string and streaming.
+   * About how long the JSON is, when the caller knows (it parsed it from JSON, or stored it):
+   * saves walking the value to choose between one string and streaming, and lets gzip start
+   * on a first block short of it at once (parallelGzip's `expectedBytes`).
    */
   jsonLength?: number | undefined;
 }
@@ -76,6 +77,7 @@ export async function encodeJson<T>(
   const gzip = parallelGzip(chunks, {
     level: options.gzipLevel,
     parallelism: options.gzipParallelism ?? defaults.gzipParallelism,
+    expectedBytes: options.jsonLength,
     onBlock: (block) => {
       json.update(block);
     },

@@ -9,6 +9,11 @@ const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
  * many times over: 512 KiB beat 128 KiB by 1.2x at level 6 on 10 MB payloads.
  */
 export const MAX_BLOCK_BYTES = 512 * 1024;
+/**
+ * Largest last block compressed on the calling thread, which it holds for that long (about
+ * 2.5 ms at level 6): as long as gzipInTwo holds it for the largest lone block.
+ */
+const MAX_LAST_ON_CALLER_BYTES = MAX_BLOCK_BYTES / 2;
 /** Deflate's window: each block is primed with this much of the data before it. */
 const WINDOW_BYTES = 32 * 1024;
 /**
@@ -32,28 +37,36 @@ export interface ParallelGzipOptions {
    * here on the main thread (a digest) overlaps the pool's instead of delaying it.
    */
   onBlock?: ((block: Buffer) => void) | undefined;
+  /**
+   * About how many bytes the input holds, when the caller knows (the stored JSON's length).
+   * A first block well short of it goes to the pool at once, without waiting to see whether it
+   * is the only one, so compression overlaps the making of the rest (redaction on this
+   * thread, say); the block that brings the input to about this size is held back, and when no
+   * other follows it is compressed on this thread rather than on the pool.
+   */
+  expectedBytes?: number | undefined;
 }
 
 /**
  * Gzip that compresses blocks (of at most MAX_BLOCK_BYTES) at once on libuv's pool, as pigz does: each block is raw deflate
  * primed with the 32 KiB before it (so the ratio is that of one stream) and ended with a sync
- * flush (so the blocks join byte-aligned), then an empty final block and the trailer (CRC-32
- * and length of the whole input). The output is one ordinary gzip member that every gunzip
- * reads; only its compressed bytes differ from zlib's single-threaded gzip.
+ * flush (so the blocks join byte-aligned), then the last block (or an empty one) and the
+ * trailer (CRC-32 and length of the whole input). The output is one ordinary gzip member that
+ * every gunzip reads; only its compressed bytes differ from zlib's single-threaded gzip.
  *
  * Input of one block only, smaller than MAX_BLOCK_BYTES, is gzipped on the calling thread: a
  * trip to the pool costs more than compressing a small payload (bench/RESULTS.md, consumer
  * ceiling). From about 100 KiB (level 4 and up; 200 KiB below) it is cut in two, one half on
  * the pool and the other on the calling thread at once (gzipInTwo).
  *
- * Memory: `parallelism` + 2 input blocks (one looked ahead) and their compressed output, plus
- * one 32 KiB dictionary.
+ * Memory: `parallelism` + 2 input blocks (one held back or looked ahead) and their compressed
+ * output, plus one 32 KiB dictionary.
  */
 export async function* parallelGzip(
   blocks: AsyncIterable<Buffer> | Iterable<Buffer>,
   options: ParallelGzipOptions,
 ): AsyncGenerator<Buffer, void, undefined> {
-  const { level, onBlock } = options;
+  const { level, onBlock, expectedBytes } = options;
   const parallelism = Math.max(1, options.parallelism);
   const source = (async function* () {
     for await (const block of blocks) {
@@ -62,65 +75,94 @@ export async function* parallelGzip(
       }
     }
   })();
+  let crc = 0;
+  let size = 0;
+  let window: Buffer | undefined;
+  const inFlight: Promise<Buffer>[] = [];
+  /**
+   * Whether to hold a block back until the next shows whether it was the last. Without a
+   * size to expect, only a first block smaller than a full one waits: it may be all there is.
+   */
+  const mayBeLast = (block: Buffer): boolean =>
+    expectedBytes === undefined
+      ? size === 0 && block.length < MAX_BLOCK_BYTES
+      : expectedBytes - (size + block.length) < Math.min(expectedBytes / 8, block.length);
+  const start = (block: Buffer): void => {
+    const compressing = deflateRawAsync(block, {
+      level,
+      chunkSize: Math.min(MAX_OUTPUT_CHUNK_BYTES, block.length + 1024),
+      finishFlush: constants.Z_SYNC_FLUSH,
+      ...(window === undefined ? {} : { dictionary: window }),
+    });
+    // Awaited in order below; if the reader stops early, a late failure has no one to tell.
+    compressing.catch(() => undefined);
+    inFlight.push(compressing);
+    window = tail(window, block);
+    crc = crc32(block, crc);
+    size += block.length;
+    onBlock?.(block);
+  };
   try {
-    const first = await source.next();
-    if (first.done === true) {
-      yield gzipSync(Buffer.alloc(0), { level });
-      return;
-    }
-    // A full block is compressed while the next is made (a redaction thread makes it, say);
-    // only a smaller one may be all there is.
-    const second = first.value.length < MAX_BLOCK_BYTES ? await source.next() : undefined;
-    if (second?.done === true) {
-      if (parallelism > 1 && first.value.length >= splitBytes(level)) {
-        yield* gzipInTwo(first.value, level, onBlock);
-        return;
+    let held: Buffer | undefined;
+    for (let next = await source.next(); next.done !== true; next = await source.next()) {
+      if (held !== undefined) {
+        if (size === 0) yield GZIP_HEADER;
+        start(held);
+        held = undefined;
       }
-      onBlock?.(first.value);
-      yield gzipSync(first.value, { level });
-      return;
-    }
-
-    yield GZIP_HEADER;
-    let crc = 0;
-    let size = 0;
-    let window: Buffer | undefined;
-    const inFlight: Promise<Buffer>[] = [];
-    const start = (block: Buffer): void => {
-      const compressing = deflateRawAsync(block, {
-        level,
-        chunkSize: Math.min(MAX_OUTPUT_CHUNK_BYTES, block.length + 1024),
-        finishFlush: constants.Z_SYNC_FLUSH,
-        ...(window === undefined ? {} : { dictionary: window }),
-      });
-      // Awaited in order below; if the reader stops early, a late failure has no one to tell.
-      compressing.catch(() => undefined);
-      inFlight.push(compressing);
-      window = tail(window, block);
-      crc = crc32(block, crc);
-      size += block.length;
-      onBlock?.(block);
-    };
-    start(first.value);
-    if (second !== undefined) start(second.value);
-    for (let next = await source.next(); ; next = await source.next()) {
-      while (inFlight.length > parallelism || (next.done === true && inFlight.length > 0)) {
+      if (mayBeLast(next.value)) {
+        held = next.value;
+        continue;
+      }
+      if (size === 0) yield GZIP_HEADER;
+      start(next.value);
+      while (inFlight.length > parallelism) {
         const oldest = inFlight.shift();
         if (oldest !== undefined) yield await oldest;
       }
-      if (next.done === true) break;
-      start(next.value);
     }
+    if (size === 0) {
+      yield* gzipLone(held ?? Buffer.alloc(0), level, parallelism, onBlock);
+      return;
+    }
+    if (held !== undefined && held.length > MAX_LAST_ON_CALLER_BYTES) {
+      start(held);
+      held = undefined;
+    }
+    // The last block is compressed here while the pool ends the others.
+    let last: Buffer = Buffer.alloc(0);
+    if (held !== undefined) {
+      crc = crc32(held, crc);
+      size += held.length;
+      onBlock?.(held);
+      last = held;
+    }
+    const end = deflateRawSync(last, {
+      level,
+      finishFlush: constants.Z_FINISH,
+      chunkSize: last.length + 1024,
+      ...(window === undefined || last.length === 0 ? {} : { dictionary: window }),
+    });
+    for (const compressing of inFlight.splice(0)) yield await compressing;
     const trailer = Buffer.alloc(8);
     trailer.writeUInt32LE(crc >>> 0, 0);
     trailer.writeUInt32LE(size % 2 ** 32, 4);
-    yield Buffer.concat([
-      deflateRawSync(Buffer.alloc(0), { level, finishFlush: constants.Z_FINISH }),
-      trailer,
-    ]);
+    yield Buffer.concat([end, trailer]);
   } finally {
     await source.return();
   }
+}
+
+/** All the input in one block: gzipped here, or in two halves at once from splitBytes. */
+function gzipLone(
+  block: Buffer,
+  level: number,
+  parallelism: number,
+  onBlock: ((block: Buffer) => void) | undefined,
+): Iterable<Buffer> | AsyncIterable<Buffer> {
+  if (parallelism > 1 && block.length >= splitBytes(level)) return gzipInTwo(block, level, onBlock);
+  onBlock?.(block);
+  return [gzipSync(block, { level })];
 }
 
 /**

@@ -94,6 +94,65 @@ describe('parallelGzip', () => {
     },
   );
 
+  it('gives back the exact bytes whatever size it is told to expect', async () => {
+    const input = json.subarray(0, 1_500_000);
+    for (const sizes of [[512 * 1024], [65_536], [1000, 70_000, 5, 300_000], [input.length]]) {
+      for (const expectedBytes of [undefined, input.length, input.length / 2, input.length * 2, 0, 1]) {
+        const parts: Buffer[] = [];
+        const seen: Buffer[] = [];
+        for await (const part of parallelGzip(slices(input, sizes), {
+          level: 6,
+          parallelism: 2,
+          expectedBytes,
+          onBlock: (block) => seen.push(block),
+        }))
+          parts.push(part);
+        expect(gunzipSync(Buffer.concat(parts)).equals(input)).toBe(true);
+        expect(Buffer.concat(seen).equals(input)).toBe(true);
+      }
+    }
+  });
+
+  it('told the size to expect, starts a first block short of it at once and ends with the last one here', async () => {
+    const input = json.subarray(0, 100_000);
+    const started: number[] = [];
+    const seen: Buffer[] = [];
+    function* redacting(): Generator<Buffer, void, undefined> {
+      yield input.subarray(0, 64 * 1024);
+      // What a redaction on this thread would do next happens after the first block left.
+      started.push(seen.length);
+      yield input.subarray(64 * 1024);
+    }
+    const run = async (expectedBytes: number | undefined) => {
+      seen.length = 0;
+      started.length = 0;
+      const parts: Buffer[] = [];
+      for await (const part of parallelGzip(redacting(), {
+        level: 6,
+        parallelism: 2,
+        expectedBytes,
+        onBlock: (block) => seen.push(block),
+      }))
+        parts.push(part);
+      return parts;
+    };
+
+    const told = await run(input.length);
+    expect(started).toEqual([1]);
+    // Header, the first block's deflate, then the last block's deflate with the trailer.
+    expect(told).toHaveLength(3);
+    expect(told[2]?.length).toBeGreaterThan(1000);
+    const tool = spawnSync('gzip', ['-d', '-c'], { input: Buffer.concat(told) });
+    expect(tool.status).toBe(0);
+    expect(tool.stdout.equals(input)).toBe(true);
+    expect(Buffer.concat(told).length / gzipSync(input, { level: 6 }).length).toBeLessThan(1.01);
+
+    // Not told, a small first block waits: it might be all there is.
+    const untold = await run(undefined);
+    expect(started).toEqual([0]);
+    expect(gunzipSync(Buffer.concat(untold)).equals(input)).toBe(true);
+  });
+
   it('reads blocks from an async source and stops it when the reader stops', async () => {
     let closed = false;
     async function* source(): AsyncGenerator<Buffer, void, undefined> {
