@@ -85,11 +85,6 @@ const encodeParsed = (payload: BenchPayload, level: number, gzipParallelism?: nu
 };
 /** The consumer's redaction threads (DEBUG_ARCHIVE_REDACTION_THREADS, default the cores). */
 const redactionPool = new RedactionPool({ threads: availableParallelism() });
-/** The stored JSON as a thread asks for it: every step a copy of its own, as a GETRANGE reply is. */
-const askedSource = (payload: BenchPayload): ByteSource => ({
-  length: payload.bytes.length,
-  read: (start, end) => Promise.resolve(Buffer.from(payload.bytes.subarray(start, end))),
-});
 /**
  * The consumer's path for payloads over 120 KiB with its default redaction threads: the bytes
  * redacted by suspects on a thread, into gzip on the event loop. Up to 16 MiB the thread is
@@ -100,7 +95,7 @@ const encodeOnThread = async (payload: BenchPayload, level: number, gzipParallel
   const redacted =
     payload.bytes.length <= WHOLE_REDACTION_MAX_BYTES
       ? redactionPool.redact(Buffer.from(payload.bytes))
-      : redactionPool.redactFrom(askedSource(payload), STORED_JSON_STEP_BYTES);
+      : redactionPool.redactFrom(bufferSource(payload.bytes), STORED_JSON_STEP_BYTES);
   try {
     return await encodeJson(redacted.chunks, countingSink, {
       gzipLevel: level,
@@ -187,7 +182,7 @@ async function checkSameJson(payload: BenchPayload, level: number): Promise<numb
   const { value } = redactor.redactInPlace(JSON.parse(payload.json) as unknown);
   const want = Buffer.from(JSON.stringify(value));
   const onThread = redactionPool.redact(Buffer.from(payload.bytes));
-  const askingForSteps = redactionPool.redactFrom(askedSource(payload), STORED_JSON_STEP_BYTES);
+  const askingForSteps = redactionPool.redactFrom(bufferSource(payload.bytes), STORED_JSON_STEP_BYTES);
   const redacted = {
     'by suspects on the event loop': await encodeJson(redactedJson(payload), collect, {
       gzipLevel: level,

@@ -173,9 +173,8 @@ export class RedactionPool {
    * steps of `stepBytes` as its walk needs them (the last three kept, the next two on their
    * way), and each is read from `source` here and moved to the thread. For documents too large
    * to hold: memory in the thread is about five steps, whatever the document's size, but for
-   * any single value larger than 4 KiB with something to redact, which is read whole. What
-   * `source.read` returns is given up, as `redact`'s `json` is (a GETRANGE reply is a Buffer of
-   * its own). A read that fails fails the chunks with its error.
+   * any single value larger than 4 KiB with something to redact, which is read whole. A read
+   * that fails fails the chunks with its error.
    */
   redactFrom(source: ByteSource, stepBytes: number): RedactedJson {
     const { thread, id, task, redacted } = this.#begin(source.length, stepBytes, true);
