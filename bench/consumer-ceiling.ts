@@ -62,8 +62,8 @@ const encodeStored = (payload: BenchPayload, level: number) =>
     jsonLength: payload.bytes.length,
   });
 /**
- * The consumer's path for payloads over 120 KiB without redaction threads: the stored JSON
- * redacted by suspects (redactStoredJson) on the event loop on its way to gzip.
+ * The consumer's path for payloads over 16 MiB, or all over 120 KiB without redaction threads:
+ * the stored JSON redacted by suspects (redactStoredJson) on the event loop on its way to gzip.
  */
 const redactedJson = (payload: BenchPayload) =>
   redactStoredJson(bufferSource(payload.bytes), redactor.pieces());
@@ -86,16 +86,12 @@ const encodeParsed = (payload: BenchPayload, level: number, gzipParallelism?: nu
 /** The consumer's redaction threads (DEBUG_ARCHIVE_REDACTION_THREADS, default the cores). */
 const redactionPool = new RedactionPool({ threads: availableParallelism() });
 /**
- * The consumer's path for payloads over 120 KiB with its default redaction threads: the bytes
- * redacted by suspects on a thread, into gzip on the event loop. Up to 16 MiB the thread is
- * handed all of them (a copy of its own, as the consumer reads them from Redis); a larger
- * payload it asks for in 1 MiB steps as its walk needs them, each a copy as a GETRANGE reply is.
+ * The consumer's path for payloads over 120 KiB and up to 16 MiB with its default redaction
+ * threads: the bytes (a copy of its own, as the consumer reads them from Redis) redacted by
+ * suspects on a thread, into gzip on the event loop.
  */
 const encodeOnThread = async (payload: BenchPayload, level: number, gzipParallelism?: number) => {
-  const redacted =
-    payload.bytes.length <= WHOLE_REDACTION_MAX_BYTES
-      ? redactionPool.redact(Buffer.from(payload.bytes))
-      : redactionPool.redactFrom(bufferSource(payload.bytes), STORED_JSON_STEP_BYTES);
+  const redacted = redactionPool.redact(Buffer.from(payload.bytes));
   try {
     return await encodeJson(redacted.chunks, countingSink, {
       gzipLevel: level,
@@ -106,15 +102,22 @@ const encodeOnThread = async (payload: BenchPayload, level: number, gzipParallel
     redacted.cancel();
   }
 };
-type DefaultPath = 'parsed' | 'threaded';
+type DefaultPath = 'parsed' | 'threaded' | 'redacted';
 /** Which of the paths below the consumer takes for a payload of this size (src/consumer/archive-processor.ts). */
 const defaultPath = (bytes: number): DefaultPath =>
-  bytes <= PARSED_REDACTION_MAX_BYTES ? 'parsed' : 'threaded';
+  bytes <= PARSED_REDACTION_MAX_BYTES
+    ? 'parsed'
+    : bytes <= WHOLE_REDACTION_MAX_BYTES
+      ? 'threaded'
+      : 'redacted';
 /** The consumer's default path for this payload's size. */
-const encodeDefault = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
-  defaultPath(payload.bytes.length) === 'parsed'
-    ? encodeParsed(payload, level, gzipParallelism)
-    : encodeOnThread(payload, level, gzipParallelism);
+const encodeDefault = (payload: BenchPayload, level: number, gzipParallelism?: number) => {
+  const path = defaultPath(payload.bytes.length);
+  if (path === 'parsed') return encodeParsed(payload, level, gzipParallelism);
+  return path === 'threaded'
+    ? encodeOnThread(payload, level, gzipParallelism)
+    : encodeRedacted(payload, level, gzipParallelism);
+};
 /** As the default path, but redacting on the event loop (DEBUG_ARCHIVE_REDACTION_THREADS=0). */
 const encodeOnLoop = (payload: BenchPayload, level: number, gzipParallelism?: number) =>
   defaultPath(payload.bytes.length) === 'parsed'
@@ -147,11 +150,13 @@ interface PerPayloadRow {
 const PATH_NAMES: Record<DefaultPath, string> = {
   parsed: 'parsed whole, event loop',
   threaded: 'suspects, thread',
+  redacted: 'suspects, event loop',
 };
 
 /** The default path's ratio at this row's size. */
 function defaultRatio(row: PerPayloadRow): number {
-  return defaultPath(row.bytes) === 'parsed' ? row.parsedRatio : row.threadedRatio;
+  const path = defaultPath(row.bytes);
+  return path === 'parsed' ? row.parsedRatio : path === 'threaded' ? row.threadedRatio : row.redactedRatio;
 }
 
 async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -182,17 +187,12 @@ async function checkSameJson(payload: BenchPayload, level: number): Promise<numb
   const { value } = redactor.redactInPlace(JSON.parse(payload.json) as unknown);
   const want = Buffer.from(JSON.stringify(value));
   const onThread = redactionPool.redact(Buffer.from(payload.bytes));
-  const askingForSteps = redactionPool.redactFrom(bufferSource(payload.bytes), STORED_JSON_STEP_BYTES);
   const redacted = {
     'by suspects on the event loop': await encodeJson(redactedJson(payload), collect, {
       gzipLevel: level,
       jsonLength: payload.bytes.length,
     }),
     'by suspects on a redaction thread': await encodeJson(onThread.chunks, collect, {
-      gzipLevel: level,
-      jsonLength: payload.bytes.length,
-    }),
-    'by suspects on a redaction thread asking for steps': await encodeJson(askingForSteps.chunks, collect, {
       gzipLevel: level,
       jsonLength: payload.bytes.length,
     }),
@@ -626,7 +626,7 @@ await runBench('consumer-ceiling', async (ctx) => {
     const worst = Math.min(...ours.map(defaultRatio));
     headline.push({
       benchmark: '1 consumer ceiling',
-      metric: `consumer, default path (redaction in the consumer: parsed whole on the event loop up to 120 KiB, by suspects on a redaction thread beyond) / gzipSync, level ${level} (worst size; ${sizes(defaultRatio)}; by suspects on a thread at every size ${sizes((r) => r.threadedRatio)}, by suspects on the event loop ${sizes((r) => r.redactedRatio)}, parsed whole on the event loop ${sizes((r) => r.parsedRatio)})`,
+      metric: `consumer, default path (redaction in the consumer: parsed whole on the event loop up to 120 KiB, by suspects on a redaction thread up to 16 MiB, by suspects on the event loop beyond) / gzipSync, level ${level} (worst size; ${sizes(defaultRatio)}; by suspects on a thread at every size ${sizes((r) => r.threadedRatio)}, by suspects on the event loop ${sizes((r) => r.redactedRatio)}, parsed whole on the event loop ${sizes((r) => r.parsedRatio)})`,
       goal: `>= ${goal}`,
       measured: fixed(worst),
       met: worst >= goal,
@@ -741,7 +741,7 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     "### Per payload: the consumer's paths vs zlib.gzipSync of the same JSON bytes",
     '',
-    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "default path" names the path the consumer takes at that size (src/consumer/archive-processor.ts). "suspects, thread" is the default from 120 KiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), or over 16 MiB asked for by the thread in 1 MiB steps as its walk needs them (each a copy, as a GETRANGE reply is; before 2026-11-24T13:40 those were redacted on the event loop), which redacts them by suspects (src/redaction/redact-stored-json.ts: the suspect search runs ahead, values with no suspect pass through as stored, values of up to 4 KiB around each suspect are parsed and redacted; the search and the scan in WebAssembly SIMD) into chunks of a quarter of the payload, 64 KiB to 512 KiB, and SHA-256, gzip and base64 of those on the event loop. "suspects, event loop" is the same on the event loop from the stored JSON in 1 MiB windows: the path from 120 KiB with `DEBUG_ARCHIVE_REDACTION_THREADS=0`. "parsed whole, event loop" is `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64): the default up to 120 KiB, and how every payload up to 16 MiB was redacted before the suspect search (then on a redaction thread). "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes. One Redactor serves every path, as the consumer keeps one; runs up to 2026-11-24T09:44 made one per payload, which at 100 KB added 0.26 ms to a walk by suspects (0.48 against 0.23 ms: the patterns, their SIMD search and the name cache made again) and 0.12 ms to parsing whole. ' +
+    'MB/s of JSON in (1 MB = 10^6 bytes); ratio = median over interleaved rounds of gzipSync time / path time, into a counting sink. "default path" names the path the consumer takes at that size (src/consumer/archive-processor.ts). "suspects, thread" is the default from 120 KiB to 16 MiB: a copy of the bytes (as read from Redis) handed to a redaction thread (src/redaction/redaction-pool.ts), which redacts them by suspects (src/redaction/redact-stored-json.ts: the suspect search runs ahead, values with no suspect pass through as stored, values of up to 4 KiB around each suspect are parsed and redacted; the search and the scan in WebAssembly SIMD) into chunks of a quarter of the payload, 64 KiB to 512 KiB, and SHA-256, gzip and base64 of those on the event loop. "suspects, event loop" is the same on the event loop from the stored JSON in 1 MiB windows: the default beyond 16 MiB, and from 120 KiB with `DEBUG_ARCHIVE_REDACTION_THREADS=0`. "parsed whole, event loop" is `JSON.parse`, `redactInPlace`, then the value encoder (stringify, SHA-256, gzip, base64): the default up to 120 KiB, and how every payload up to 16 MiB was redacted before the suspect search (then on a redaction thread). "nothing to redact" is the path of a payload redacted by the producer, or with redaction off: the stored bytes straight into gzip. Each run first checks that the redacting paths store the same bytes, and the others `JSON.stringify`\'s. "gzip size" is the parallel gzip\'s compressed size over single-stream zlib gzip of the same bytes. One Redactor serves every path, as the consumer keeps one; runs up to 2026-11-24T09:44 made one per payload, which at 100 KB added 0.26 ms to a walk by suspects (0.48 against 0.23 ms: the patterns, their SIMD search and the name cache made again) and 0.12 ms to parsing whole. ' +
       (workerGc
         ? "This process starts as the worker does, with the V8 flag --external-memory-accounted-in-global-limit (benchmark 6); runs up to 2026-11-24T07:05 had V8's defaults here, which slowed the consumer's paths (a 10 MB payload on a redaction thread: 119 ms against 97 ms, V8's helper threads 24 against 7 ms of CPU) and not gzipSync."
         : 'This process was started with the V8 flag --external-memory-accounted-in-global-limit given either way, or on a V8 without it: it runs with what it was given, not as the worker starts.'),
@@ -926,7 +926,7 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     `Redaction threads (src/redaction/redaction-pool.ts, \`DEBUG_ARCHIVE_REDACTION_THREADS\`, default the cores): a payload over 120 KiB and up to 16 MiB that the consumer redacts goes to a worker thread step by step as it is read from Redis (each 1 MiB GETRANGE reply moved, not copied; before, the steps were copied into one buffer first and the thread started after the whole read), which redacts it by suspects as its bytes come and hands back chunks of a quarter of the payload, 64 KiB to 512 KiB (at most two ahead of gzip); SHA-256, gzip and base64 stay on the event loop. Payloads archived at once so use every core for redaction, and the event loop stays free for uploads and job locks. Aggregate at level 6, event loop -> threads, same rounds: ${[scaling, ...(smallScaling === undefined ? [] : [smallScaling])].map((one) => `${one.count} x ${one.payload.label}: ${[1, 2, 4].map((n) => `${n} at once ${fixed(one.loop[n] ?? Number.NaN, 1)} -> ${fixed(one.mbps[n] ?? Number.NaN, 1)} MB/s (${ratio(one.threadsVsLoop[n] ?? Number.NaN)})`).join(', ')}`).join('; ')}.`,
     '',
-    'Stored JSON read in steps for redaction (payloads over 16 MiB, or with no redaction threads): the stored JSON is read in 1 MiB GETRANGE steps as the walk by suspects asks for them, on a redaction thread (the last three kept and the next two on their way) or, with no threads, on the event loop (the last three kept), so memory does not grow with the payload: see benchmark 7 (before reading in steps, the run of 2026-11-23T19:39 recorded 715 MB of growth for the 200 MB payload, 3.7x its JSON).',
+    'Stored JSON read in steps for redaction (payloads over 16 MiB, or with no redaction threads): the stored JSON is read in 1 MiB GETRANGE steps and redacted by suspects on its way to gzip, so memory does not grow with the payload: see benchmark 7 (before reading in steps, the run of 2026-11-23T19:39 recorded 715 MB of growth for the 200 MB payload, 3.7x its JSON).',
     '',
     "Parallel gzip (src/encoding/parallel-gzip.ts): gzip compresses up to `DEBUG_ARCHIVE_GZIP_PARALLELISM` (default: the cores) 512 KiB blocks at once on libuv's pool, as pigz does: raw deflate per block primed with the 32 KiB before it, joined by sync flushes into one ordinary gzip member; before, one zlib stream compressed one chunk at a time (bench/lib/encode-before.ts, the encoder of commit 390671a). A payload of one block, under 512 KiB, is gzipped on the main thread, and from 96 KiB (192 KiB at levels 1-3) cut in two, one half compressed on the pool while the main thread compresses the other (nothing to redact against gzipSync -6, interleaved: 100 KB 0.91 -> 0.98, 200 KB 0.92 -> 1.17, 400 KB 0.93 -> 1.46); a full first block is sent to the pool at once, without waiting for the second (a 1 MB payload from a redaction thread went from 0.48 to 0.60 of gzipSync at level 6 in a quick run). The stages after the source (gzip, SHA-256, base64, the sink) are async generators joined directly: `stream.pipeline` cost about 0.2 ms per payload (100 KB with nothing to redact, same harness, one run: 0.56 -> 0.75 of gzipSync at level 1, 0.74 -> 0.87 at level 6). Stored JSON streamed (src/consumer/stored-json.ts): a payload with no redaction left to do in the consumer is read from Redis in 1 MiB GETRANGE steps straight into gzip." +
       (redactionOff && level6

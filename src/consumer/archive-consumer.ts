@@ -86,8 +86,7 @@ export interface ArchiveConsumer {
  * JSON held so at once; about 16 MB per thread, at most redactionThreads of them); a smaller one is parsed whole (about
  * 4x its JSON); every other one streams from Redis in 1 MiB steps, a larger one redacted one
  * value of up to 4 KiB around each suspect at a time (a single larger string with a suspect is
- * held whole), on a redaction thread that holds about five steps (or on the event loop, three,
- * with no threads). `concurrency` of those at once.
+ * held whole). `concurrency` of those at once.
  */
 export async function startArchiveConsumer(options: ArchiveConsumerOptions): Promise<ArchiveConsumer> {
   const {

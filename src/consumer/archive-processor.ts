@@ -13,7 +13,7 @@ import { InvalidJsonError, type RedactionPool } from '../redaction/redaction-poo
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
 import type { ByteBudget } from './byte-budget.ts';
-import { stepCache } from '../encoding/step-cache.ts';
+import { stepCache } from './step-cache.ts';
 import {
   openStoredJson,
   readStoredJson,
@@ -132,10 +132,9 @@ type Sink = (body: AsyncIterable<Buffer>, stats: () => LayerStats) => Promise<La
 export const PARSED_REDACTION_MAX_BYTES = 120 * 1024;
 /**
  * Payloads of up to this much JSON that need redaction here go whole to a redaction thread,
- * step by step as they are read, and are redacted there. Memory: the JSON's bytes, which the
- * consumer's `maxRedactingBytes` bounds across archives. Larger ones are read in steps as the
- * thread's walk asks for them (about five steps held); with no threads, every payload is read in
- * steps and redacted on the event loop (redactStoredJson everywhere).
+ * step by step as they are read, and are redacted there; larger ones, or all when there are no
+ * threads, are read in steps and redacted on the event loop (redactStoredJson both). Memory:
+ * the JSON's bytes, which the consumer's `maxRedactingBytes` bounds across archives.
  */
 export const WHOLE_REDACTION_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -155,12 +154,10 @@ type Encode = (sink: Sink) => Promise<LayerStats>;
  * stored, and the values around what it finds (up to 4 KiB of JSON each) are parsed and
  * redacted. One of up to WHOLE_REDACTION_MAX_BYTES goes whole to a redaction thread when there
  * is a pool, each 1 MiB step moved there as it is read, and is redacted so there (those
- * archives hold at most `redactingBudget` JSON bytes at once); a larger one goes to a thread
- * too, which asks for its 1 MiB steps as its walk needs them (the last three kept, for the
- * suspect search and the walk to share, and the next two on their way); without a pool it is
- * read in steps so and redacted on the event loop on its way to gzip. Either way its memory
- * does not grow with it, but for any single string (or header list) larger than 4 KiB with
- * something to redact. A small one
+ * archives hold at most `redactingBudget` JSON bytes at once); a larger one, or any without a
+ * pool, is read in 1 MiB steps (the last three kept, for the suspect search and the walk to
+ * share) and redacted on the event loop on its way to gzip, its memory not growing with it but
+ * for any single string (or header list) larger than 4 KiB with something to redact. A small one
  * (PARSED_REDACTION_MAX_BYTES) is parsed, redacted and stringified again whole on the event
  * loop instead, which is faster at that size.
  */
@@ -218,21 +215,17 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   };
 
   /**
-   * Redacts the stored JSON on a redaction thread. `whole`: every step is read from Redis at
-   * once and moved there as it comes, and the thread starts on the first; otherwise the thread
-   * asks for each step as its walk needs it. Either way the event loop only moves the bytes.
+   * Redacts the stored JSON on a redaction thread, which starts on the first step read from
+   * Redis: the event loop only moves the bytes.
    */
   const encodeRedactedOnThread = async (
     data: ArchiveJobData,
     pool: RedactionPool,
-    whole: boolean,
     signal: AbortSignal,
   ): Promise<{ encode: Encode; redaction: () => string } | null> => {
     const source = await storedJsonSource(deps.redis, ledger.payloadKey(data.payloadId));
     if (source === null) return null;
-    const redacted = whole
-      ? pool.redactSteps(source.length, STORED_JSON_STEP_BYTES, storedJsonSteps(source))
-      : pool.redactFrom(source, STORED_JSON_STEP_BYTES);
+    const redacted = pool.redactSteps(source.length, STORED_JSON_STEP_BYTES, storedJsonSteps(source));
     return {
       encode: async (sink) => {
         try {
@@ -323,17 +316,13 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
       return archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
     }
     const pool = deps.redactionPool;
-    if (pool === undefined) {
+    if (pool === undefined || data.jsonBytes > WHOLE_REDACTION_MAX_BYTES) {
       const redacted = await encodeRedactedInPieces(data, deps.redactor, signal);
-      return archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
-    }
-    if (data.jsonBytes > WHOLE_REDACTION_MAX_BYTES) {
-      const redacted = await encodeRedactedOnThread(data, pool, false, signal);
       return archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
     }
     const release = await deps.redactingBudget.acquire(data.jsonBytes, signal);
     try {
-      const redacted = await encodeRedactedOnThread(data, pool, true, signal);
+      const redacted = await encodeRedactedOnThread(data, pool, signal);
       return await archive(job, data, redacted?.encode ?? null, redacted?.redaction ?? 'off', signal);
     } finally {
       release();

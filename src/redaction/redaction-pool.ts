@@ -1,5 +1,4 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { ByteSource } from '../encoding/json-scanner.ts';
 import type { Logger } from '../logger.ts';
 import type { RedactionSummary } from './redactor.ts';
 import type { NameRules } from './sensitive-names.ts';
@@ -59,8 +58,6 @@ export interface RedactionPoolOptions {
 }
 
 interface Task {
-  /** Reads a range of a pulled payload for the thread and sends it (redactFrom). */
-  serve: ((read: number, start: number, end: number) => void) | undefined;
   chunks: Buffer[];
   /** Set at the end. */
   summary: RedactionSummary | undefined;
@@ -104,8 +101,7 @@ function settle(task: Task, outcome: RedactionSummary | Error): void {
  * there are threads.
  *
  * A payload's bytes move to the thread without a copy. Memory per payload in a thread: its
- * JSON (which the consumer's `maxRedactingBytes` bounds across payloads), or about five steps
- * of it when the thread asks for them (redactFrom), the value redacted
+ * JSON (which the consumer's `maxRedactingBytes` bounds across payloads), the value redacted
  * at the time (up to 4 KiB of JSON parsed, or a single larger string or header list with a
  * suspect in it), and at most CHUNKS_AHEAD chunks of at most 512 KiB waiting for the consumer; per
  * thread, about 16 MB for the runtime, 4 MiB of slots its chunks pass through, and the SIMD
@@ -153,7 +149,18 @@ export class RedactionPool {
     stepBytes: number,
     steps: AsyncIterable<Buffer> | Iterable<Buffer>,
   ): RedactedJson {
-    const { thread, id, redacted } = this.#begin(length, stepBytes, false);
+    if (this.#closed) throw new Error('the redaction pool is closed');
+    const thread = this.#pick();
+    const id = this.#nextId;
+    this.#nextId += 1;
+    const task: Task = { chunks: [], summary: undefined, error: undefined, wake: undefined };
+    hold(thread, id, task);
+    thread.post({ type: 'redact', id, length, stepBytes });
+    const cancel = (reason: Error = new Error('redaction cancelled')): void => {
+      if (!letGo(thread, id)) return;
+      thread.post({ type: 'cancel', id });
+      settle(task, reason);
+    };
     const feed = async (): Promise<void> => {
       for await (const step of steps) {
         // Given up, failed or over: the rest stays here, to be collected.
@@ -163,69 +170,13 @@ export class RedactionPool {
       }
     };
     feed().catch((error: unknown) => {
-      redacted.cancel(error instanceof Error ? error : new Error(String(error)));
+      cancel(error instanceof Error ? error : new Error(String(error)));
     });
-    return redacted;
-  }
-
-  /**
-   * Redacts the document `source` holds without taking it whole: the thread asks for it in
-   * steps of `stepBytes` as its walk needs them (the last three kept, the next two on their
-   * way), and each is read from `source` here and moved to the thread. For documents too large
-   * to hold: memory in the thread is about five steps, whatever the document's size, but for
-   * any single value larger than 4 KiB with something to redact, which is read whole. A read
-   * that fails fails the chunks with its error.
-   */
-  redactFrom(source: ByteSource, stepBytes: number): RedactedJson {
-    const { thread, id, task, redacted } = this.#begin(source.length, stepBytes, true);
-    task.serve = (read, start, end) => {
-      source.read(start, end).then(
-        (step) => {
-          if (!thread.tasks.has(id)) return;
-          const bytes = transferable(step);
-          thread.post({ type: 'bytes', id, read, bytes }, [bytes.buffer]);
-        },
-        (error: unknown) => {
-          redacted.cancel(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
-    };
-    return redacted;
-  }
-
-  #begin(
-    length: number,
-    stepBytes: number,
-    pulled: boolean,
-  ): {
-    thread: Thread;
-    id: number;
-    task: Task;
-    redacted: RedactedJson & { cancel: (reason?: Error) => void };
-  } {
-    if (this.#closed) throw new Error('the redaction pool is closed');
-    const thread = this.#pick();
-    const id = this.#nextId;
-    this.#nextId += 1;
-    const task: Task = {
-      serve: undefined,
-      chunks: [],
-      summary: undefined,
-      error: undefined,
-      wake: undefined,
-    };
-    hold(thread, id, task);
-    thread.post({ type: 'redact', id, length, stepBytes, pulled });
-    const cancel = (reason: Error = new Error('redaction cancelled')): void => {
-      if (!letGo(thread, id)) return;
-      thread.post({ type: 'cancel', id });
-      settle(task, reason);
-    };
     const summary = (): RedactionSummary => {
       if (task.summary === undefined) throw new Error('the redaction summary is known at the end');
       return task.summary;
     };
-    return { thread, id, task, redacted: { chunks: chunksOf(thread, id, task, cancel), summary, cancel } };
+    return { chunks: chunksOf(thread, id, task, cancel), summary, cancel };
   }
 
   /** Stops every thread; payloads still being redacted fail. */
@@ -280,9 +231,6 @@ export class RedactionPool {
         return;
       }
       switch (message.type) {
-        case 'read':
-          task.serve?.(message.read, message.start, message.end);
-          return;
         case 'end':
           letGo(thread, message.id);
           settle(task, message.summary);

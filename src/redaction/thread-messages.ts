@@ -72,22 +72,16 @@ export class SharedSlots {
 
 /**
  * Main thread to redaction thread: a payload to redact (its length, then its bytes in steps of
- * `stepBytes` as they are read; or, `pulled`, the steps the thread asks for, each as `bytes`
- * answering a `read`), one chunk taken, or give up on one.
+ * `stepBytes` as they are read), one chunk taken, or give up on one.
  */
 export type ToThread =
-  | { type: 'redact'; id: number; length: number; stepBytes: number; pulled: boolean }
+  | { type: 'redact'; id: number; length: number; stepBytes: number }
   | { type: 'step'; id: number; bytes: Uint8Array }
-  | { type: 'bytes'; id: number; read: number; bytes: Uint8Array }
   | { type: 'take'; id: number }
   | { type: 'cancel'; id: number };
 
-/**
- * Redaction thread to main thread: a range of a pulled payload to read, chunks, then the end
- * with the summary, or why it failed.
- */
+/** Redaction thread to main thread: chunks, then the end with the summary, or why it failed. */
 export type FromThread =
-  | { type: 'read'; id: number; read: number; start: number; end: number }
   | { type: 'chunk'; id: number; chunk: Uint8Array }
   | { type: 'slotted'; id: number; slot: number; length: number }
   | { type: 'end'; id: number; summary: RedactionSummary }

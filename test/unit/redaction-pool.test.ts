@@ -143,47 +143,6 @@ describe('RedactionPool', () => {
     expect(redaction.size).toBe(1);
   });
 
-  it('redacts a document it asks for step by step, holding a few steps whatever its size, and fails with a read that fails', async () => {
-    const redaction = pool({ threads: 1 });
-    const json = Buffer.from(JSON.stringify(samplePayload({ seed: 8, targetBytes: 6_000_000 })));
-    const stepBytes = 256 * 1024;
-    const want = expected(json.toString('utf8'));
-    const reads: number[] = [];
-    let unanswered = 0;
-    let mostUnanswered = 0;
-    const source = (failAt = Number.POSITIVE_INFINITY) => ({
-      length: json.length,
-      read: async (start: number, end: number): Promise<Buffer> => {
-        reads.push(start);
-        unanswered += 1;
-        mostUnanswered = Math.max(mostUnanswered, unanswered);
-        await new Promise((resolve) => setTimeout(resolve, 1));
-        unanswered -= 1;
-        if (start >= failAt) throw new GoneError('evicted meanwhile');
-        // A copy of its own, as a GETRANGE reply is: moved to the thread.
-        return Buffer.from(json.subarray(start, end));
-      },
-    });
-    class GoneError extends Error {}
-
-    const redacted = redaction.redactFrom(source(), stepBytes);
-    expect((await collect(redacted.chunks)).json).toBe(want.json);
-    expect(formatRedactionSummary(redacted.summary())).toBe(formatRedactionSummary(want.summary));
-    // Every step read, in order, once (nothing on this traffic makes the walk go back), and
-    // never more than the next two asked for ahead of the one the walk waits for.
-    const steps = Math.ceil(json.length / stepBytes);
-    expect(reads).toEqual(Array.from({ length: steps }, (_, index) => index * stepBytes));
-    expect(mostUnanswered).toBeLessThanOrEqual(3);
-
-    reads.length = 0;
-    const broken = redaction.redactFrom(source(4 * stepBytes), stepBytes);
-    await expect(collect(broken.chunks)).rejects.toBeInstanceOf(GoneError);
-    // It stopped asking: at most the steps already on their way past the one that failed.
-    expect(reads.length).toBeLessThanOrEqual(7);
-    expect((await collect(redaction.redactFrom(source(), stepBytes).chunks)).json).toBe(want.json);
-    expect(redaction.size).toBe(1);
-  });
-
   it('fails bytes that are not JSON with InvalidJsonError and goes on', async () => {
     const redaction = pool({ threads: 1 });
     await expect(collect(redaction.redact(Buffer.from('{"a":')).chunks)).rejects.toBeInstanceOf(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ByteSource } from '../../src/encoding/json-scanner.ts';
-import { stepCache } from '../../src/encoding/step-cache.ts';
+import { stepCache } from '../../src/consumer/step-cache.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { redactStoredJson } from '../../src/redaction/redact-stored-json.ts';
 import { Redactor } from '../../src/redaction/redactor.ts';
