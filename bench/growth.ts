@@ -97,6 +97,68 @@ async function consumerRss(ctx: BenchContext, redisUrl: string): Promise<RssRow[
   return rows;
 }
 
+interface SeriesResult {
+  label: string;
+  count: number;
+  /** Peak RSS growth over the baseline after every `every` payloads. */
+  growthMb: number[];
+  every: number;
+  seconds: number;
+}
+
+/**
+ * Payloads of the size redaction threads take whole (over 120 KiB, up to 16 MiB), one after
+ * another through one consumer: what a thread is given must not stay with it. Steps moved to a
+ * thread were never collected there under the worker's V8 flag until the thread freed them
+ * itself (2026-11-24: 60 payloads of 10 MB grew RSS by 623 MB, 104 MB per ten).
+ */
+async function consumerRssSeries(ctx: BenchContext, redisUrl: string): Promise<SeriesResult> {
+  const s3 = await startS3();
+  const redis = benchRedis(redisUrl);
+  const [size, count, every] = ctx.quick ? [2e6, 20, 5] : [10e6, 60, 10];
+  forgetPayloads();
+  const payload = benchPayload(size, 11);
+  const queueName = uniqueQueue('rss-series');
+  const consumer = await startConsumer({
+    redisUrl,
+    queueName,
+    bucket: s3.bucket,
+    s3Endpoint: s3.endpoint,
+    credentials: s3.credentials,
+    redaction: true,
+  });
+  const producer = createDebugPayloadProducer({
+    redisUrl,
+    queueName,
+    maxQueued: 1_000,
+    maxQueuedBytes: 2 * 1024 ** 3,
+    maxCpuShare: 1,
+    maxPayloadBytes: 512 * 1024 ** 2,
+    maxInFlightBytes: 1024 ** 3,
+    enqueueTimeoutMs: 60_000,
+    logger: silentLogger,
+  });
+  await producer.enqueue(benchPayload(1e6).value, { taskId: 'warm-up' });
+  await waitDrained(redis, queueName, 60_000);
+  const before = await consumer.reset();
+  ctx.log(`consumer RSS: ${count} payloads of ${payload.label}, one after another`);
+  const growthMb: number[] = [];
+  const started = performance.now();
+  for (let sent = 1; sent <= count; sent += 1) {
+    const result = await producer.enqueue(payload.value, { taskId: `series-${sent}` });
+    if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
+    await waitDrained(redis, queueName, 120_000, 20);
+    if (sent % every === 0) growthMb.push((await consumer.stats()).peakRssMb - before.baselineRssMb);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await producer.close();
+  await consumer.stop();
+  await redis.flushdb();
+  await s3.stop();
+  forgetPayloads();
+  return { label: payload.label, count, growthMb, every, seconds };
+}
+
 interface LatencyResult {
   total: number;
   window: number;
@@ -192,6 +254,8 @@ const summary = (values: number[]) => ({
 await runBench('growth', async (ctx) => {
   const server = await startRedis();
   const rss = await consumerRss(ctx, server.url);
+  const series = await consumerRssSeries(ctx, server.url);
+  const seriesRatio = (series.growthMb.at(-1) ?? Number.NaN) / (series.growthMb[0] ?? Number.NaN);
   const latency = await enqueueLatency(ctx, server.url);
   const p50Ratio = latency.last.p50 / latency.first.p50;
   const growthByMode = READ_MODES.map((mode) => {
@@ -213,6 +277,13 @@ await runBench('growth', async (ctx) => {
       measured: ratio(growthRatio),
       met: growthRatio < sizeRatio * 0.5,
     })),
+    {
+      benchmark: '7 growth',
+      metric: `consumer peak RSS growth after ${series.count} / after ${series.every} payloads of ${series.label} one after another, redacted on the redaction threads (${fixed(series.growthMb.at(-1) ?? Number.NaN, 0)} MB vs ${fixed(series.growthMb[0] ?? Number.NaN, 0)} MB)`,
+      goal: 'flat (<= 1.25x)',
+      measured: ratio(seriesRatio),
+      met: seriesRatio <= 1.25,
+    },
     {
       benchmark: '7 growth',
       metric: `enqueue p50, last / first ${latency.window} of ${latency.total} (${fixed(latency.first.p50 * 1000, 0)} µs -> ${fixed(latency.last.p50 * 1000, 0)} µs; listeners ${latency.listenersFirst} -> ${latency.listenersLast}, connections ${latency.connectionsFirst} -> ${latency.connectionsLast})`,
@@ -255,6 +326,10 @@ await runBench('growth', async (ctx) => {
     ),
     '',
     'The encode stages and the upload are bounded (a few 512 KiB blocks plus 8 MiB x 3 of parts). Both paths read the stored JSON from Redis in 1 MiB steps; the redacting one, for payloads over 16 MiB like these, redacts them by suspects (src/redaction/redact-stored-json.ts): values with nothing to redact pass through, values of up to 4 KiB around each match are parsed, so neither peak grows with the payload. What it holds whole is any single string (or header list) larger than that with a match in it. Payloads of up to 16 MiB go whole to a redaction thread, step by step as they are read (their JSON, capped by DEBUG_ARCHIVE_MAX_REDACTING_BYTES). The consumer starts as the worker does, with the V8 flag --external-memory-accounted-in-global-limit (benchmark 6): dead Buffers wait for the V8 global limit, so these peaks hold more garbage than with the V8 defaults (the run of 2026-11-24T04:29, before the flag: 107 and 129 MB redacting, 88 and 77 MB streamed), bounded by that limit rather than by the payload.',
+    '',
+    `### Consumer RSS over ${series.count} payloads of ${series.label}, one after another`,
+    '',
+    `One consumer (defaults) archiving them one at a time; each goes whole to a redaction thread. Peak RSS growth over the baseline (after a 1 MB warm-up payload), every ${series.every} payloads: ${series.growthMb.map((mb, index) => `${String((index + 1) * series.every)}: ${fixed(mb, 0)} MB`).join(', ')} (${fixed(series.seconds, 1)} s). The steps a thread is given are freed by the thread once the payload is redacted (src/redaction/arriving-bytes.ts \`release\`): it allocates so little JavaScript that V8 did not collect them under the worker's flag, and on 2026-11-24 the same 60 payloads grew RSS by 160, 240, 337, 416, 516 and 623 MB.`,
     '',
     `### Enqueue latency over ${latency.total} enqueues (${latency.payloadBytes}-byte payload, one at a time, no consumer)`,
     '',

@@ -45,6 +45,18 @@ export class ArrivingBytes implements ByteSource {
     });
   }
 
+  /**
+   * Frees the steps' memory at once, once nothing reads them any more (the walk is over, and
+   * what it made of them was copied out). A redaction thread allocates so little JavaScript
+   * that V8 may not collect it for long: with the worker's
+   * --external-memory-accounted-in-global-limit, steps moved to a thread were never collected,
+   * and a consumer archiving 10 MB payloads one after another grew by about 9 MB each.
+   */
+  release(): void {
+    for (const step of this.#steps.splice(0)) freeMemory(step);
+    this.fail(new Error('the steps were released'));
+  }
+
   /** Fails the reads waiting and every later one: the steps will not come. */
   fail(error: Error): void {
     this.#failure ??= error;
@@ -64,5 +76,21 @@ export class ArrivingBytes implements ByteSource {
       });
     }
     return readSteps(start, end, this.#stepBytes, (index) => this.#steps[index] as Buffer);
+  }
+}
+
+/**
+ * Frees the memory of a Buffer that spans all of it, at once (the ArrayBuffer is detached: every
+ * view of it reads as empty); one that shares its memory is left to the garbage collector.
+ */
+export function freeMemory(bytes: Uint8Array): void {
+  const memory = bytes.buffer;
+  if (
+    memory instanceof ArrayBuffer &&
+    !memory.detached &&
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === memory.byteLength
+  ) {
+    memory.transfer(0);
   }
 }

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { ArrivingBytes } from './arriving-bytes.ts';
+import { ArrivingBytes, freeMemory } from './arriving-bytes.ts';
 import { isMalformedJson, redactStoredJson } from './redact-stored-json.ts';
 import { Redactor } from './redactor.ts';
 import {
@@ -76,11 +76,16 @@ port.on('message', (message: ToThread) => {
       })
       .finally(() => {
         tasks.delete(message.id);
+        task.bytes.release();
       });
     return;
   }
   const task = tasks.get(message.id);
-  if (task === undefined) return;
+  if (task === undefined) {
+    // A step on its way when its payload ended: nothing will read it.
+    if (message.type === 'step') freeMemory(message.bytes);
+    return;
+  }
   switch (message.type) {
     case 'step':
       task.bytes.add(Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength));

@@ -46,6 +46,23 @@ describe('ArrivingBytes', () => {
     await expect(read).rejects.toThrow('a step of 3 bytes where 4 were due');
   });
 
+  it('frees the memory of the steps it owns on release, at once, and reads no more', async () => {
+    const bytes = new ArrivingBytes(8, 4);
+    // Steps as a thread receives them: each the whole of its memory, moved from the main thread.
+    const steps = ['0123', '4567'].map((text) => Buffer.from(new TextEncoder().encode(text).buffer));
+    // A view into memory shared with others is left to the garbage collector.
+    const shared = Buffer.from('ab');
+    const view = new ArrivingBytes(2, 2);
+    view.add(shared.subarray(0, 2));
+    for (const step of steps) bytes.add(step);
+    expect((await bytes.read(2, 6)).toString()).toBe('2345');
+    bytes.release();
+    view.release();
+    expect(steps.every((step) => step.buffer.detached && step.length === 0)).toBe(true);
+    expect(shared.toString()).toBe('ab');
+    await expect(bytes.read(0, 2)).rejects.toThrow('the steps were released');
+  });
+
   it('keeps the scanner and the suspect search within one step: redacted as from one buffer, copying little', async () => {
     const documentOf = (exchanges: number, page = '') => ({
       // Redacted, so output and input offsets differ: the output chunks do not cut at steps.
