@@ -100,7 +100,8 @@ function settle(task: Task, outcome: RedactionSummary | Error): void {
  * (uploads, job locks, metrics) stays free and payloads archived at once use as many cores as
  * there are threads.
  *
- * A payload's bytes move to the thread without a copy. Memory per payload in a thread: its
+ * A payload's bytes move to the thread without a copy, and the thread frees them itself once
+ * the payload is redacted (V8 would not collect them there). Memory per payload in a thread: its
  * JSON (which the consumer's `maxRedactingBytes` bounds across payloads), the value redacted
  * at the time (up to 4 KiB of JSON parsed, or a single larger string or header list with a
  * suspect in it), and at most CHUNKS_AHEAD chunks of at most 512 KiB waiting for the consumer; per
