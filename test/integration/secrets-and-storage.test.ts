@@ -91,11 +91,18 @@ describe('secrets', () => {
   });
 
   it.each([
-    ['on a redaction thread, read whole', 12, PARSED_REDACTION_MAX_BYTES, WHOLE_REDACTION_MAX_BYTES],
-    ['read in steps, over the size read whole', 180, WHOLE_REDACTION_MAX_BYTES, Number.POSITIVE_INFINITY],
+    ['on a redaction thread, read whole', 12, PARSED_REDACTION_MAX_BYTES, WHOLE_REDACTION_MAX_BYTES, {}],
+    ['read in steps, over the size read whole', 180, WHOLE_REDACTION_MAX_BYTES, Number.POSITIVE_INFINITY, {}],
+    [
+      'read in steps on the event loop, with no redaction threads',
+      12,
+      PARSED_REDACTION_MAX_BYTES,
+      WHOLE_REDACTION_MAX_BYTES,
+      { redactionThreads: 0 },
+    ],
   ])(
     'are redacted by suspects %s, to what parsing the whole would give',
-    async (_how, pageCount, over, upTo) => {
+    async (_how, pageCount, over, upTo, consumerOptions) => {
       const queueName = uniqueQueueName('redact-large');
       const bucket = await servers.s3.createBucket();
       const producer = guard.producer({
@@ -113,7 +120,10 @@ describe('secrets', () => {
       const stored = (await inspector.ledger.readPayload(result.payloadId)) ?? '';
       expect(stored.length).toBeGreaterThan(over);
       expect(stored.length).toBeLessThanOrEqual(upTo);
-      const consumer = await guard.consumer(consumerTarget(servers, queueName, bucket));
+      const consumer = await guard.consumer({
+        ...consumerTarget(servers, queueName, bucket),
+        ...consumerOptions,
+      });
       try {
         await waitFor(async () => ((await consumer.usage()).payloads === 0 ? true : undefined), {
           what: 'the payload to be archived',
