@@ -7,6 +7,7 @@
  *   scripts/with-node.sh node --expose-gc bench/growth.ts [--quick]
  */
 import { once } from 'node:events';
+import type { Redis } from 'ioredis';
 import { createDebugPayloadProducer } from '../src/producer/producer.ts';
 import { createProducerRedis } from '../src/redis-client.ts';
 import { runBench, type BenchContext } from './lib/entry.ts';
@@ -14,7 +15,7 @@ import { collectGarbage, median, percentile } from './lib/measure.ts';
 import { benchPayload, forgetPayloads } from './lib/payloads.ts';
 import { silentLogger, uniqueQueue } from './lib/pipeline.ts';
 import { fixed, ratio, table, type Headline } from './lib/report.ts';
-import { benchRedis, startConsumer, startRedis, startS3, waitDrained } from './lib/services.ts';
+import { benchRedis, startConsumer, startRedis, startS3, waitDrained, type BenchS3 } from './lib/services.ts';
 
 /** The consumer's two ways to read a payload (src/consumer/archive-processor.ts). */
 const READ_MODES = [
@@ -34,6 +35,36 @@ interface RssRow {
 }
 
 /**
+ * A consumer in its own process on a fresh queue, and a producer with its bounds raised (nothing
+ * dropped), warmed with a 1 MB payload; `before` is the consumer's memory after the warm-up.
+ */
+async function warmConsumer(redisUrl: string, s3: BenchS3, redis: Redis, redaction: boolean) {
+  const queueName = uniqueQueue('rss');
+  const consumer = await startConsumer({
+    redisUrl,
+    queueName,
+    bucket: s3.bucket,
+    s3Endpoint: s3.endpoint,
+    credentials: s3.credentials,
+    redaction,
+  });
+  const producer = createDebugPayloadProducer({
+    redisUrl,
+    queueName,
+    maxQueued: 1_000,
+    maxQueuedBytes: 2 * 1024 ** 3,
+    maxCpuShare: 1,
+    maxPayloadBytes: 512 * 1024 ** 2,
+    maxInFlightBytes: 1024 ** 3,
+    enqueueTimeoutMs: 60_000,
+    logger: silentLogger,
+  });
+  await producer.enqueue(benchPayload(1e6).value, { taskId: 'warm-up' });
+  await waitDrained(redis, queueName, 60_000);
+  return { queueName, consumer, producer, before: await consumer.reset() };
+}
+
+/**
  * One consumer process per payload size (a fresh one each time, so the larger payload does not
  * start from the memory the smaller one left), warmed with a 1 MB payload, then the large one.
  */
@@ -47,29 +78,12 @@ async function consumerRss(ctx: BenchContext, redisUrl: string): Promise<RssRow[
     ctx.log(`consumer RSS: building a ${size / 1e6} MB payload`);
     const payload = benchPayload(size, 11);
     for (const mode of READ_MODES) {
-      const queueName = uniqueQueue('rss');
-      const consumer = await startConsumer({
+      const { queueName, consumer, producer, before } = await warmConsumer(
         redisUrl,
-        queueName,
-        bucket: s3.bucket,
-        s3Endpoint: s3.endpoint,
-        credentials: s3.credentials,
-        redaction: mode.redaction,
-      });
-      const producer = createDebugPayloadProducer({
-        redisUrl,
-        queueName,
-        maxQueued: 1_000,
-        maxQueuedBytes: 2 * 1024 ** 3,
-        maxCpuShare: 1,
-        maxPayloadBytes: 512 * 1024 ** 2,
-        maxInFlightBytes: 1024 ** 3,
-        enqueueTimeoutMs: 60_000,
-        logger: silentLogger,
-      });
-      await producer.enqueue(benchPayload(1e6).value, { taskId: 'warm-up' });
-      await waitDrained(redis, queueName, 60_000);
-      const before = await consumer.reset();
+        s3,
+        redis,
+        mode.redaction,
+      );
       ctx.log(`consumer RSS: archiving ${payload.label}, ${mode.name}`);
       const started = performance.now();
       const result = await producer.enqueue(payload.value, { taskId: `big-${size}` });
@@ -115,32 +129,10 @@ interface SeriesResult {
 async function consumerRssSeries(ctx: BenchContext, redisUrl: string): Promise<SeriesResult> {
   const s3 = await startS3();
   const redis = benchRedis(redisUrl);
-  const [size, count, every] = ctx.quick ? [2e6, 20, 5] : [10e6, 60, 10];
+  const [size, count, every] = ctx.quick ? [5e6, 40, 10] : [10e6, 60, 10];
   forgetPayloads();
   const payload = benchPayload(size, 11);
-  const queueName = uniqueQueue('rss-series');
-  const consumer = await startConsumer({
-    redisUrl,
-    queueName,
-    bucket: s3.bucket,
-    s3Endpoint: s3.endpoint,
-    credentials: s3.credentials,
-    redaction: true,
-  });
-  const producer = createDebugPayloadProducer({
-    redisUrl,
-    queueName,
-    maxQueued: 1_000,
-    maxQueuedBytes: 2 * 1024 ** 3,
-    maxCpuShare: 1,
-    maxPayloadBytes: 512 * 1024 ** 2,
-    maxInFlightBytes: 1024 ** 3,
-    enqueueTimeoutMs: 60_000,
-    logger: silentLogger,
-  });
-  await producer.enqueue(benchPayload(1e6).value, { taskId: 'warm-up' });
-  await waitDrained(redis, queueName, 60_000);
-  const before = await consumer.reset();
+  const { queueName, consumer, producer, before } = await warmConsumer(redisUrl, s3, redis, true);
   ctx.log(`consumer RSS: ${count} payloads of ${payload.label}, one after another`);
   const growthMb: number[] = [];
   const started = performance.now();
