@@ -144,9 +144,15 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
       logger.warn({ err: error.message }, 'queue error');
     });
     releases.push(() => queue.close());
-    const instrumentation = instrumentConsumer({ registry, queue, ledger, agents });
-    const rules = consumerRedaction(redaction, settings);
     let redactionPool: RedactionPool | undefined;
+    const instrumentation = instrumentConsumer({
+      registry,
+      queue,
+      ledger,
+      agents,
+      redactionMemory: () => redactionPool?.memory(),
+    });
+    const rules = consumerRedaction(redaction, settings);
     // A custom function cannot be sent to another thread: with one, redaction stays here.
     if (rules !== undefined && rules.custom === undefined && settings.redactionThreads > 0) {
       const pool = new RedactionPool({

@@ -15,6 +15,8 @@ export interface ConsumerInstrumentationDeps {
   ledger: AdmissionLedger;
   /** The S3 client's agents, when the consumer made the client itself. */
   agents: S3Agents | undefined;
+  /** What the redaction threads hold now; undefined when there are none. */
+  redactionMemory: () => Promise<{ heapBytes: number; externalBytes: number }> | undefined;
 }
 
 /**
@@ -43,6 +45,11 @@ export function instrumentConsumer(deps: ConsumerInstrumentationDeps) {
       metrics.s3Sockets.set({ state: 'active' }, counts.active);
       metrics.s3Sockets.set({ state: 'idle' }, counts.idle);
       metrics.s3Sockets.set({ state: 'waiting' }, counts.waiting);
+    },
+    redactionMemory: async () => {
+      const memory = (await deps.redactionMemory()) ?? { heapBytes: 0, externalBytes: 0 };
+      metrics.redactionThreadMemory.set({ kind: 'heap' }, memory.heapBytes);
+      metrics.redactionThreadMemory.set({ kind: 'external' }, memory.externalBytes);
     },
   });
 

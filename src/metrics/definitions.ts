@@ -111,6 +111,8 @@ export interface ConsumerCollectors {
   queueDepth(): Promise<void>;
   /** Sets s3_sockets from the S3 client's agents. */
   sockets(): void;
+  /** Sets redaction_thread_memory_bytes from the redaction threads' heaps. */
+  redactionMemory(): Promise<void>;
 }
 
 export function consumerMetrics(registry: Registry, collectors: ConsumerCollectors) {
@@ -137,6 +139,13 @@ export function consumerMetrics(registry: Registry, collectors: ConsumerCollecto
       name: `${METRIC_PREFIX}queue_scrape_errors_total`,
       help: 'Scrapes that could not read the queue depth from Redis.',
       registers: [registry],
+    }),
+    redactionThreadMemory: new Gauge({
+      name: `${METRIC_PREFIX}redaction_thread_memory_bytes`,
+      help: 'Memory the redaction threads hold as V8 counts it, at scrape time: heap (JavaScript) and external (payload bytes being redacted, slots, SIMD memories). External follows the payloads being redacted now; one that climbs with every payload is memory a thread keeps.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect: () => collectors.redactionMemory(),
     }),
     redactionThreadExits: new Counter({
       name: `${METRIC_PREFIX}redaction_thread_exits_total`,

@@ -180,6 +180,29 @@ export class RedactionPool {
     return { chunks: chunksOf(thread, id, task, cancel), summary, cancel };
   }
 
+  /**
+   * What the running threads hold, as V8 counts it in each: their heaps, and the memory outside
+   * them (payload bytes moved there, the slots, the SIMD memories). A thread frees what it was
+   * given once the payload is redacted, so `externalBytes` follows the payloads being redacted
+   * now; one that climbs with every payload is memory a thread keeps.
+   */
+  async memory(): Promise<{ threads: number; heapBytes: number; externalBytes: number }> {
+    const each = await Promise.all(
+      this.#threads.map((thread) =>
+        thread.worker.getHeapStatistics().then(
+          (stats) => ({ heap: stats.used_heap_size, external: stats.external_memory }),
+          // Stopped meanwhile: it holds nothing any more.
+          () => ({ heap: 0, external: 0 }),
+        ),
+      ),
+    );
+    return {
+      threads: each.length,
+      heapBytes: each.reduce((sum, one) => sum + one.heap, 0),
+      externalBytes: each.reduce((sum, one) => sum + one.external, 0),
+    };
+  }
+
   /** Stops every thread; payloads still being redacted fail. */
   async close(): Promise<void> {
     this.#closed = true;

@@ -196,6 +196,8 @@ describe('metrics scraped by Prometheus, health and readiness', () => {
         expect(consumerText).toMatch(new RegExp(`^debug_archiver_archived_payloads_total ${ARCHIVED}$`, 'm'));
         expect(consumerText).toMatch(/^debug_archiver_queue_jobs\{state="waiting"\} 0$/m);
         expect(consumerText).toMatch(/^nodejs_heap_size_used_bytes \d+/m);
+        // Read from the threads at scrape time; zero while none has started.
+        expect(consumerText).toMatch(/^debug_archiver_redaction_thread_memory_bytes\{kind="external"\} \d+/m);
 
         const producerText = await archiving.producerRegistry.metrics();
         expect(producerText).toMatch(

@@ -82,7 +82,11 @@ interface Series {
 async function exportedSeries(): Promise<Map<string, Series>> {
   const registry = new Registry();
   registerNodeMetrics(registry);
-  consumerMetrics(registry, { queueDepth: async () => {}, sockets: () => {} });
+  consumerMetrics(registry, {
+    queueDepth: async () => {},
+    sockets: () => {},
+    redactionMemory: async () => {},
+  });
   producerMetrics(registry, DROP_REASONS);
   const series = new Map<string, Series>();
   for (const { name: metric } of await registry.getMetricsAsJSON()) {

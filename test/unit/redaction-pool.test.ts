@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EXTERNAL_MEMORY_FLAG } from '../../src/consumer/gc-tuning.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { InvalidJsonError, RedactionPool } from '../../src/redaction/redaction-pool.ts';
 import { formatRedactionSummary, Redactor, type RedactionOptions } from '../../src/redaction/redactor.ts';
@@ -141,6 +142,52 @@ describe('RedactionPool', () => {
     // The thread's walk, left waiting for the third step, ended: the next payload gets the same thread.
     expect((await collect(redaction.redactSteps(json.length, stepBytes, cut()).chunks)).json).toBe(want.json);
     expect(redaction.size).toBe(1);
+  });
+
+  it('keeps nothing of a payload once it is redacted, in a process started as the worker is', () => {
+    // The worker's V8 flag is process-wide, so this runs in a process of its own. Under it, V8
+    // never collected what was moved to a thread: each payload stayed until the thread freed it.
+    const module = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+    const script = [
+      `import { RedactionPool } from ${module('../../src/redaction/redaction-pool.ts')};`,
+      `import { samplePayload } from ${module('../../src/demo/sample-payload.ts')};`,
+      'const json = Buffer.from(JSON.stringify(samplePayload({ seed: 9, targetBytes: 2_000_000 })));',
+      'const stepBytes = 512 * 1024;',
+      'const pool = new RedactionPool({ threads: 1 });',
+      // An idle thread does not keep the process alive, nor does a question to it.
+      'const alive = setInterval(() => undefined, 1000);',
+      'const archive = async () => {',
+      '  const steps = [];',
+      '  for (let at = 0; at < json.length; at += stepBytes) steps.push(Buffer.from(json.subarray(at, at + stepBytes)));',
+      '  let bytes = 0;',
+      '  for await (const chunk of pool.redactSteps(json.length, stepBytes, steps).chunks) bytes += chunk.length;',
+      '  return bytes;',
+      '};',
+      'const redactedBytes = await archive();',
+      'const before = await pool.memory();',
+      // 40 MB moved to the thread, one payload after another.
+      'for (let payload = 0; payload < 20; payload += 1) await archive();',
+      'const after = await pool.memory();',
+      'await pool.close();',
+      'clearInterval(alive);',
+      'console.log(JSON.stringify({ redactedBytes, before, after }));',
+    ].join('\n');
+    const file = join(mkdtempSync(join(tmpdir(), 'redaction-pool-')), 'redact-series.mjs');
+    writeFileSync(file, script);
+    const run = spawnSync(process.execPath, [`--${EXTERNAL_MEMORY_FLAG}`, file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const { redactedBytes, before, after } = JSON.parse(run.stdout) as Record<
+      'before' | 'after',
+      { threads: number; heapBytes: number; externalBytes: number }
+    > & { redactedBytes: number };
+    expect(redactedBytes).toBeGreaterThan(1_500_000);
+    expect(before.threads).toBe(1);
+    expect(after.heapBytes).toBeGreaterThan(0);
+    expect(after.externalBytes - before.externalBytes).toBeLessThan(8 * 1024 * 1024);
   });
 
   it('fails bytes that are not JSON with InvalidJsonError and goes on', async () => {
