@@ -104,9 +104,11 @@ export async function* parallelGzip(
   };
   try {
     let held: Buffer | undefined;
+    let started = false;
     for (let next = await source.next(); next.done !== true; next = await source.next()) {
       if (held !== undefined) {
-        if (size === 0) yield GZIP_HEADER;
+        if (!started) yield GZIP_HEADER;
+        started = true;
         start(held);
         held = undefined;
       }
@@ -114,14 +116,15 @@ export async function* parallelGzip(
         held = next.value;
         continue;
       }
-      if (size === 0) yield GZIP_HEADER;
+      if (!started) yield GZIP_HEADER;
+      started = true;
       start(next.value);
       while (inFlight.length > parallelism) {
         const oldest = inFlight.shift();
         if (oldest !== undefined) yield await oldest;
       }
     }
-    if (size === 0) {
+    if (!started) {
       yield* gzipLone(held ?? Buffer.alloc(0), level, parallelism, onBlock);
       return;
     }
