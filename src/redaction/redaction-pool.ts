@@ -188,13 +188,15 @@ export class RedactionPool {
    */
   async memory(): Promise<{ threads: number; heapBytes: number; externalBytes: number }> {
     const each = await Promise.all(
-      this.#threads.map((thread) =>
-        thread.worker.getHeapStatistics().then(
+      this.#threads.map(async (thread) => {
+        // Node 22 before 22.16 cannot ask a thread: nothing is reported then.
+        if (typeof thread.worker.getHeapStatistics !== 'function') return { heap: 0, external: 0 };
+        return thread.worker.getHeapStatistics().then(
           (stats) => ({ heap: stats.used_heap_size, external: stats.external_memory }),
           // Stopped meanwhile: it holds nothing any more.
           () => ({ heap: 0, external: 0 }),
-        ),
-      ),
+        );
+      }),
     );
     return {
       threads: each.length,
