@@ -98,6 +98,10 @@ export async function* parallelGzip(
     compressing.catch(() => undefined);
     inFlight.push(compressing);
     window = tail(window, block);
+    count(block);
+  };
+  /** Adds a block to the trailer's CRC-32 and length, and hands it to onBlock. */
+  const count = (block: Buffer): void => {
     crc = crc32(block, crc);
     size += block.length;
     onBlock?.(block);
@@ -133,13 +137,8 @@ export async function* parallelGzip(
       held = undefined;
     }
     // The last block is compressed here while the pool ends the others.
-    let last: Buffer = Buffer.alloc(0);
-    if (held !== undefined) {
-      crc = crc32(held, crc);
-      size += held.length;
-      onBlock?.(held);
-      last = held;
-    }
+    const last = held ?? Buffer.alloc(0);
+    if (held !== undefined) count(held);
     const end = deflateRawSync(last, {
       level,
       finishFlush: constants.Z_FINISH,

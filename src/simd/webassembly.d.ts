@@ -1,6 +1,7 @@
 /**
  * The part of the WebAssembly JavaScript API that the SIMD wrappers use (src/simd/wasm-module.ts,
- * src/encoding/window-scan.ts, src/redaction/suspect-search.ts): Node has the global, but @types/node does not declare it, and the DOM's lib would bring all the rest.
+ * src/encoding/window-scan.ts, src/redaction/suspect-search.ts): Node has the global, but
+ * @types/node does not declare it, and the DOM's lib would bring all the rest.
  */
 declare namespace WebAssembly {
   /** Compiled code, opaque here: it is only instantiated. */
