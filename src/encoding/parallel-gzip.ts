@@ -1,7 +1,4 @@
-import { promisify } from 'node:util';
-import { constants, crc32, deflateRaw, deflateRawSync, gzipSync, type ZlibOptions } from 'node:zlib';
-
-const deflateRawAsync = promisify<Buffer, ZlibOptions, Buffer>(deflateRaw);
+import { constants, crc32, createDeflateRaw, deflateRawSync, gzipSync } from 'node:zlib';
 
 /**
  * Largest block compressed as one job; larger input is cut (a 1 MiB read from Redis is two
@@ -56,7 +53,7 @@ export interface ParallelGzipOptions {
  *
  * Input of one block only, smaller than MAX_BLOCK_BYTES, is gzipped on the calling thread: a
  * trip to the pool costs more than compressing a small payload (bench/RESULTS.md, consumer
- * ceiling). From about 100 KiB (level 4 and up; 200 KiB below) it is cut in two, one half on
+ * ceiling). From 48 KiB (level 4 and up; 96 KiB below) it is cut in two, one half on
  * the pool and the other on the calling thread at once (gzipInTwo).
  *
  * Memory: `parallelism` + 2 input blocks (one held back or looked ahead) and their compressed
@@ -88,12 +85,7 @@ export async function* parallelGzip(
       ? size === 0 && block.length < MAX_BLOCK_BYTES
       : expectedBytes - (size + block.length) < Math.min(expectedBytes / 8, block.length);
   const start = (block: Buffer): void => {
-    const compressing = deflateRawAsync(block, {
-      level,
-      chunkSize: Math.min(MAX_OUTPUT_CHUNK_BYTES, block.length + 1024),
-      finishFlush: constants.Z_SYNC_FLUSH,
-      ...(window === undefined ? {} : { dictionary: window }),
-    });
+    const compressing = deflateOnPool(block, level, window);
     // Awaited in order below; if the reader stops early, a late failure has no one to tell.
     compressing.catch(() => undefined);
     inFlight.push(compressing);
@@ -171,11 +163,12 @@ function gzipLone(
  * The smallest lone block worth cutting in two (gzipInTwo) at `level`: below it the trip to the
  * pool, the second zlib stream and its dictionary cost more than half the compression saves.
  * zlib's levels 1-3 (deflate_fast) compress about 2x as fast as 4-9 (deflate_slow). Against
- * gzipSync, on recorded traffic: level 6 at 100 KB took 0.87x the time, 200 KB 0.76x,
- * 400 KB 0.74x; level 1 at 100 KB 1.20x, 200 KB 0.93x, 400 KB 0.68x.
+ * gzipSync, on recorded traffic, with one trip to the pool per half (deflateOnPool): level 6
+ * ran at 0.84x its speed at 30 KB, 1.21x at 45 KB, 1.42x at 100 KB; level 1 at 0.71x at
+ * 45 KB, 1.05x at 75 KB, 1.20x at 100 KB (with two trips, level 1 gained only from 200 KB).
  */
 function splitBytes(level: number): number {
-  return level <= 3 ? 192 * 1024 : 96 * 1024;
+  return level <= 3 ? 96 * 1024 : 48 * 1024;
 }
 
 /**
@@ -191,11 +184,7 @@ async function* gzipInTwo(
   const half = block.length >>> 1;
   const head = block.subarray(0, half);
   const rest = block.subarray(half);
-  const compressing = deflateRawAsync(head, {
-    level,
-    chunkSize: half + 1024,
-    finishFlush: constants.Z_SYNC_FLUSH,
-  });
+  const compressing = deflateOnPool(head, level, undefined);
   // Awaited below; if this thread's half throws first, the pool's has no one to tell.
   compressing.catch(() => undefined);
   onBlock?.(block);
@@ -211,6 +200,35 @@ async function* gzipInTwo(
   yield GZIP_HEADER;
   yield await compressing;
   yield Buffer.concat([restCompressed, trailer]);
+}
+
+/**
+ * Raw deflate of one block on libuv's pool, primed with `dictionary` and ended with a sync
+ * flush: the bytes of `deflateRaw(block, { finishFlush: Z_SYNC_FLUSH })` in one trip to the
+ * pool. `deflateRaw` ends its stream, and the end is a second trip with an empty input: it
+ * cost 0.1 to 0.3 ms per block on this machine (two more thread wake-ups), a fifth of a 100 KB
+ * payload's gzip. A stream whose every write is sync-flushed gives all of a block's output by
+ * the write's callback; it is closed then, never ended.
+ */
+function deflateOnPool(block: Buffer, level: number, dictionary: Buffer | undefined): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const deflate = createDeflateRaw({
+      level,
+      flush: constants.Z_SYNC_FLUSH,
+      chunkSize: Math.min(MAX_OUTPUT_CHUNK_BYTES, block.length + 1024),
+      ...(dictionary === undefined ? {} : { dictionary }),
+    });
+    const output: Buffer[] = [];
+    deflate.on('data', (chunk: Buffer) => {
+      output.push(chunk);
+    });
+    deflate.on('error', reject);
+    deflate.write(block, (error) => {
+      deflate.close();
+      if (error) reject(error);
+      else resolve(output.length === 1 ? (output[0] as Buffer) : Buffer.concat(output));
+    });
+  });
 }
 
 /** The last WINDOW_BYTES of everything seen so far, copied: blocks are not kept alive. */

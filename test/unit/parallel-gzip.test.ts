@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -69,8 +70,32 @@ describe('parallelGzip', () => {
     expect(await gzipOf([small])).toEqual(gzipSync(small, { level: 6 }));
   });
 
+  it.each([
+    [1, 96 * 1024],
+    [6, 48 * 1024],
+  ])(
+    'at level %i cuts a lone block of %i bytes or more in two, one half on the pool',
+    async (level, from) => {
+      const below = json.subarray(0, from - 1);
+      expect(await gzipOf([below], level)).toEqual(gzipSync(below, { level }));
+      const parts: Buffer[] = [];
+      for await (const part of parallelGzip([json.subarray(0, from)], { level, parallelism: 2 }))
+        parts.push(part);
+      expect(parts.length).toBe(3);
+      expect(gunzipSync(Buffer.concat(parts)).equals(json.subarray(0, from))).toBe(true);
+    },
+  );
+
+  it('gives back bytes that do not compress, whose deflate outgrows its output buffer', async () => {
+    const noise = randomBytes(1_300_000);
+    for (const sizes of [[noise.length], [512 * 1024], [200_000]]) {
+      const gzip = await gzipOf(slices(noise, sizes), 6);
+      expect(gunzipSync(gzip).equals(noise)).toBe(true);
+    }
+  });
+
   it.each([1, 6])(
-    'cuts a lone block of 100 KiB or more in two at level %i, one half on the pool',
+    'cuts a lone block in two at level %i, one half on the pool, as the gzip tool reads it',
     async (level) => {
       const lone = json.subarray(0, 300_000);
       const seen: Buffer[] = [];
