@@ -34,7 +34,7 @@ export interface EncodeOptions {
  * consumers on one machine, or a high concurrency, with a lower `gzipParallelism`: the pool
  * (UV_THREADPOOL_SIZE, 4 by default) is shared with DNS look-ups and file I/O.
  *
- * Memory, besides `value` itself: `gzipParallelism` + 2 JSON chunks (512 KiB each) plus the
+ * Memory, besides `value` itself: `gzipParallelism` + 3 JSON chunks (512 KiB each) plus the
  * largest array element, their compressed blocks, and one block's base64, plus whatever the
  * sink holds.
  */

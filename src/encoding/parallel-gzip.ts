@@ -56,8 +56,8 @@ export interface ParallelGzipOptions {
  * ceiling). From 48 KiB (level 4 and up; 96 KiB below) it is cut in two, one half on
  * the pool and the other on the calling thread at once (gzipInTwo).
  *
- * Memory: `parallelism` + 2 input blocks (one held back or looked ahead) and their compressed
- * output, plus one 32 KiB dictionary.
+ * Memory: up to `parallelism` + 3 input blocks (on the pool or queued for it, one more near the
+ * size expected, one held back) and their compressed output, plus one 32 KiB dictionary.
  */
 export async function* parallelGzip(
   blocks: AsyncIterable<Buffer> | Iterable<Buffer>,
@@ -84,6 +84,13 @@ export async function* parallelGzip(
     expectedBytes === undefined
       ? size === 0 && block.length < MAX_BLOCK_BYTES
       : expectedBytes - (size + block.length) < Math.min(expectedBytes / 8, block.length);
+  /**
+   * Whether the input is expected to end with the next block, small enough to be compressed
+   * here: it is read now, while the pool is busy, rather than after the oldest block comes back,
+   * so this thread compresses it beside the pool instead of after it (one block more in flight).
+   */
+  const lastExpectedNext = (): boolean =>
+    expectedBytes !== undefined && expectedBytes - size <= MAX_LAST_ON_CALLER_BYTES;
   const start = (block: Buffer): void => {
     const compressing = deflateOnPool(block, level, window);
     // Awaited in order below; if the reader stops early, a late failure has no one to tell.
@@ -102,20 +109,16 @@ export async function* parallelGzip(
     let held: Buffer | undefined;
     let started = false;
     for (let next = await source.next(); next.done !== true; next = await source.next()) {
-      if (held !== undefined) {
-        if (!started) yield GZIP_HEADER;
-        started = true;
-        start(held);
-        held = undefined;
-      }
-      if (mayBeLast(next.value)) {
-        held = next.value;
-        continue;
-      }
+      const toStart = held === undefined ? [] : [held];
+      held = undefined;
+      if (mayBeLast(next.value)) held = next.value;
+      else toStart.push(next.value);
+      if (toStart.length === 0) continue;
       if (!started) yield GZIP_HEADER;
       started = true;
-      start(next.value);
-      while (inFlight.length > parallelism) {
+      for (const block of toStart) start(block);
+      // Past the size expected, every block is held back in turn: the pool is waited for all the same.
+      while (inFlight.length > parallelism + (lastExpectedNext() ? 1 : 0)) {
         const oldest = inFlight.shift();
         if (oldest !== undefined) yield await oldest;
       }

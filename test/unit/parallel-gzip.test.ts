@@ -138,6 +138,51 @@ describe('parallelGzip', () => {
     }
   });
 
+  it('holds a bounded number of blocks, whatever size it is told to expect', async () => {
+    const blocks = 16;
+    for (const expectedBytes of [undefined, 0, 1, 512 * 1024, blocks * 512 * 1024]) {
+      let pulled = 0;
+      function* source(): Generator<Buffer, void, undefined> {
+        for (let i = 0; i < blocks; i += 1) {
+          pulled += 1;
+          yield json.subarray(i * 100_000, i * 100_000 + 512 * 1024);
+        }
+      }
+      let out = 0;
+      let most = 0;
+      for await (const part of parallelGzip(source(), { level: 1, parallelism: 2, expectedBytes })) {
+        if (part.length > 10) out += 1;
+        most = Math.max(most, pulled - out);
+      }
+      // In flight on the pool (parallelism, one queued, one more near the end) and one held back.
+      expect(most, `told ${String(expectedBytes)}`).toBeLessThanOrEqual(2 + 3);
+    }
+  });
+
+  it('told the size to expect, reads the last block while the pool compresses the others', async () => {
+    const input = json.subarray(0, 1024 * 1024);
+    const outAtLast: number[] = [];
+    let out = 0;
+    function* redacting(): Generator<Buffer, void, undefined> {
+      for (let i = 0; i < 4; i += 1) {
+        if (i === 3) outAtLast.push(out);
+        yield input.subarray(i * 256 * 1024, (i + 1) * 256 * 1024);
+      }
+    }
+    const parts: Buffer[] = [];
+    for await (const part of parallelGzip(redacting(), {
+      level: 6,
+      parallelism: 2,
+      expectedBytes: input.length,
+    })) {
+      parts.push(part);
+      out += 1;
+    }
+    // Only the header was out: no compressed block had come back from the pool yet.
+    expect(outAtLast).toEqual([1]);
+    expect(gunzipSync(Buffer.concat(parts)).equals(input)).toBe(true);
+  });
+
   it('told the size to expect, starts a first block short of it at once and ends with the last one here', async () => {
     const input = json.subarray(0, 100_000);
     const started: number[] = [];
