@@ -418,9 +418,12 @@ async function endToEnd(ctx: BenchContext): Promise<EndToEndRow[]> {
           maxInFlightBytes: 1024 ** 3,
           logger: silentLogger,
         });
-        // One enqueue first, outside the clock: the producer's connection and Queue.
-        const warm = await producer.enqueue(benchPayload(100e3).value, { taskId: 'warm-up' });
-        if (warm.status !== 'queued') throw new Error(`warm-up enqueue dropped: ${JSON.stringify(warm)}`);
+        // Outside the clock: the producer's connection and Queue, and one payload of this size
+        // per redaction thread, so the clock sees the consumer's steady state, not its start.
+        for (let i = 0; i < availableParallelism(); i += 1) {
+          const warm = await producer.enqueue(payload.value, { taskId: `warm-up-${String(i)}` });
+          if (warm.status !== 'queued') throw new Error(`warm-up enqueue dropped: ${JSON.stringify(warm)}`);
+        }
         await waitDrained(redis, queueName, 60_000);
         ctx.log(`end to end: ${variant.name}, ${plan.count} x ${payload.label}`);
         const queue = new Queue(queueName, { connection: redis, prefix: defaults.redisPrefix });

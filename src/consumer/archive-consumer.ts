@@ -164,6 +164,8 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
         },
       });
       releases.push(() => pool.close());
+      // Loading while the consumer connects, not while its first payloads wait.
+      pool.start();
       redactionPool = pool;
     }
     const processor = createArchiveProcessor({

@@ -284,6 +284,35 @@ describe('RedactionPool', () => {
     expect(run.stdout.trim()).toBe('{"pin":"[REDACTED]"}');
   });
 
+  it('starts every thread when asked, which redact as the ones started on need do and let the process exit while idle', async () => {
+    const redaction = pool({ threads: 2 });
+    redaction.start();
+    expect(redaction.size).toBe(2);
+    redaction.start();
+    expect(redaction.size).toBe(2);
+    const json = JSON.stringify(samplePayload({ seed: 4, targetBytes: 300_000 }));
+    const both = await Promise.all([1, 2].map(() => collect(redaction.redact(Buffer.from(json)).chunks)));
+    for (const got of both) expect(got.json).toBe(expected(json).json);
+    expect(redaction.size).toBe(2);
+    await redaction.close();
+    expect(() => {
+      redaction.start();
+    }).toThrow('the redaction pool is closed');
+
+    const script = [
+      `import { RedactionPool } from ${JSON.stringify(new URL('../../src/redaction/redaction-pool.ts', import.meta.url).href)};`,
+      'const started = new RedactionPool({ threads: 2 });',
+      'started.start();',
+      'console.log(started.size);',
+    ].join('\n');
+    const file = join(mkdtempSync(join(tmpdir(), 'redaction-pool-')), 'start-idle.mjs');
+    writeFileSync(file, script);
+    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout.trim()).toBe('2');
+  });
+
   it('needs at least one thread', () => {
     expect(() => new RedactionPool({ threads: 0 })).toThrow(RangeError);
   });
