@@ -834,7 +834,7 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     '### End to end: Redis -> consumer process -> s3rver process, loopback',
     '',
-    "A backlog is enqueued while the queue is paused (the producer's cost is benchmark 3), then the clock runs from the queue's resume to the ledger being empty (every payload confirmed by S3 and released). Consumer with its defaults (concurrency 4, 512 sockets, SSE header, gzip parallelism = cores) unless the variant says otherwise; with redaction off it streams the stored JSON, as it does for payloads the producer redacted; redis-server, s3rver and the consumer share the two cores. Before the clock, the consumer archives one payload of the size per redaction thread (its steady state is measured; runs before 2026-11-24T15:30 counted both threads' start-up, about 0.3 s of CPU, in the window). Best of the repeats.",
+    "A backlog is enqueued while the queue is paused (the producer's cost is benchmark 3), then the clock runs from the queue's resume to the ledger being empty (every payload confirmed by S3 and released). Consumer with its defaults (concurrency 4, 512 sockets, SSE header, gzip parallelism = cores) unless the variant says otherwise; with redaction off it streams the stored JSON, as it does for payloads the producer redacted; redis-server, s3rver and the consumer share the two cores. Before the clock, the consumer archives one payload of the size per redaction thread (its steady state is measured; runs before 2026-11-24T15:15 counted both threads' start-up, about 0.3 s of CPU, in the window). Best of the repeats.",
     '',
     table(
       [
