@@ -19,6 +19,23 @@ afterEach(async () => {
   await Promise.all(pools.splice(0).map((made) => made.close()));
 });
 
+/**
+ * Runs `lines` as a module of their own, with RedactionPool imported, in a process of its own
+ * that must exit by itself within 20 s, cleanly; returns what it printed.
+ */
+function runUntilExit(name: string, lines: string[]): string {
+  const script = [
+    `import { RedactionPool } from ${JSON.stringify(new URL('../../src/redaction/redaction-pool.ts', import.meta.url).href)};`,
+    ...lines,
+  ].join('\n');
+  const file = join(mkdtempSync(join(tmpdir(), 'redaction-pool-')), `${name}.mjs`);
+  writeFileSync(file, script);
+  const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
+  expect(run.stderr).toBe('');
+  expect(run.status).toBe(0);
+  return run.stdout.trim();
+}
+
 async function collect(chunks: AsyncIterable<Buffer>): Promise<{ json: string; sizes: number[] }> {
   const parts: Buffer[] = [];
   for await (const chunk of chunks) parts.push(chunk);
@@ -270,18 +287,12 @@ describe('RedactionPool', () => {
   });
 
   it('keeps the process alive while a payload is being redacted, and lets it exit once idle', () => {
-    const script = [
-      `import { RedactionPool } from ${JSON.stringify(new URL('../../src/redaction/redaction-pool.ts', import.meta.url).href)};`,
+    const stdout = runUntilExit('redact-once', [
       'const redacted = new RedactionPool({ threads: 1 }).redact(Buffer.from(\'{"pin":1}\'));',
       "let json = ''; for await (const chunk of redacted.chunks) json += chunk;",
       'console.log(json);',
-    ].join('\n');
-    const file = join(mkdtempSync(join(tmpdir(), 'redaction-pool-')), 'redact-once.mjs');
-    writeFileSync(file, script);
-    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    expect(run.stdout.trim()).toBe('{"pin":"[REDACTED]"}');
+    ]);
+    expect(stdout).toBe('{"pin":"[REDACTED]"}');
   });
 
   it('starts every thread when asked, which redact as the ones started on need do and let the process exit while idle', async () => {
@@ -299,18 +310,12 @@ describe('RedactionPool', () => {
       redaction.start();
     }).toThrow('the redaction pool is closed');
 
-    const script = [
-      `import { RedactionPool } from ${JSON.stringify(new URL('../../src/redaction/redaction-pool.ts', import.meta.url).href)};`,
+    const stdout = runUntilExit('start-idle', [
       'const started = new RedactionPool({ threads: 2 });',
       'started.start();',
       'console.log(started.size);',
-    ].join('\n');
-    const file = join(mkdtempSync(join(tmpdir(), 'redaction-pool-')), 'start-idle.mjs');
-    writeFileSync(file, script);
-    const run = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    expect(run.stdout.trim()).toBe('2');
+    ]);
+    expect(stdout).toBe('2');
   });
 
   it('needs at least one thread', () => {
