@@ -227,6 +227,9 @@ function deflateOnPool(block: Buffer, level: number, dictionary: Buffer | undefi
     });
     deflate.on('error', reject);
     deflate.write(block, (error) => {
+      // Output the stream buffered rather than emitted (none is, as streams flow now) is read
+      // out through the listener above before the stream is closed.
+      while (deflate.readableLength > 0 && deflate.read() !== null);
       deflate.close();
       if (error) reject(error);
       else resolve(output.length === 1 ? (output[0] as Buffer) : Buffer.concat(output));
