@@ -72,8 +72,8 @@ export const defaults = {
   maxCpuShare: 0.3,
   /**
    * Threads that redact the payloads held whole (over 120 KiB, up to 16 MiB), so they use
-   * every core and leave the event loop free: the cores. 0 redacts on the event loop. Each
-   * starts on first need (never more than `concurrency`) and takes about 16 MB.
+   * every core and leave the event loop free: the cores. 0 redacts on the event loop. They
+   * start with the consumer, never more than `concurrency`, and take about 16 MB each.
    */
   redactionThreads: availableParallelism(),
   /** Payloads archived at once by one consumer process (gzip runs on libuv's thread pool). */

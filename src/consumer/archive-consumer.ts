@@ -164,8 +164,9 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
         },
       });
       releases.push(() => pool.close());
-      // Loading while the consumer connects, not while its first payloads wait.
-      pool.start();
+      // Loading while the consumer connects, not while its first payloads wait; no more than
+      // the payloads it archives at once could ever use.
+      pool.start(settings.concurrency);
       redactionPool = pool;
     }
     const processor = createArchiveProcessor({

@@ -395,6 +395,18 @@ describe('metrics scraped by Prometheus, health and readiness', () => {
         body: { status: 'ready', redis: 'ok', s3: 'ok' },
       });
 
+      // The redaction threads start with the consumer, before any payload needs them.
+      const { registry } = consumer;
+      await waitFor(
+        async () =>
+          /^debug_archiver_redaction_thread_memory_bytes\{kind="heap"\} [1-9]\d*$/m.test(
+            await registry.metrics(),
+          )
+            ? true
+            : undefined,
+        { what: 'the redaction threads started with no payload', timeoutMs: 10_000 },
+      );
+
       await ownS3.destroy();
       s3Running = false;
       const notReady = await fetch(`${url}/readyz`);

@@ -295,9 +295,11 @@ describe('RedactionPool', () => {
     expect(stdout).toBe('{"pin":"[REDACTED]"}');
   });
 
-  it('starts every thread when asked, which redact as the ones started on need do and let the process exit while idle', async () => {
+  it('starts the threads asked for, up to its own number, which redact as those started on need do and let the process exit while idle', async () => {
     const redaction = pool({ threads: 2 });
-    redaction.start();
+    redaction.start(1);
+    expect(redaction.size).toBe(1);
+    redaction.start(5);
     expect(redaction.size).toBe(2);
     redaction.start();
     expect(redaction.size).toBe(2);
