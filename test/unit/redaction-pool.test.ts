@@ -84,6 +84,16 @@ describe('RedactionPool', () => {
     expect(expected(small, rules).json).not.toContain('c-9');
   });
 
+  it('redacts a document nested deeper than a walk level by level can go, taking the deep part whole', async () => {
+    const redaction = pool({ threads: 1 });
+    const depth = 12_000;
+    const nested = (secret: string): string =>
+      `${'{"a":'.repeat(depth)}{"password":${secret},"pad":"${'y'.repeat(200_000)}"}${'}'.repeat(depth)}`;
+    const redacted = redaction.redact(Buffer.from(nested('"hunter2"')));
+    expect((await collect(redacted.chunks)).json).toBe(nested('"[REDACTED]"'));
+    expect(redacted.summary().total).toBe(1);
+  });
+
   it('takes the bytes it is given without a copy, and copies a pooled Buffer instead of detaching the pool', async () => {
     const redaction = pool({ threads: 1 });
     // Larger than anything Node's pool hands out (Buffer.poolSize / 2).
