@@ -20,7 +20,6 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Queue } from 'bullmq';
 import { AdmissionLedger } from '../src/admission-ledger.ts';
 import { defaults } from '../src/config.ts';
-import { createDebugPayloadProducer } from '../src/producer/producer.ts';
 import { RedactionPool } from '../src/redaction/redaction-pool.ts';
 import { Redactor } from '../src/redaction/redactor.ts';
 import { createS3Client } from '../src/storage/s3-client.ts';
@@ -34,7 +33,8 @@ import { runBench, type BenchContext } from './lib/entry.ts';
 import { encodePayloadBefore } from './lib/encode-before.ts';
 import { compare, mbPerSecond, median } from './lib/measure.ts';
 import { benchPayload, describePayload, payloadSizes, type BenchPayload } from './lib/payloads.ts';
-import { countingSink, inLanes, silentLogger, uniqueQueue } from './lib/pipeline.ts';
+import { countingSink, inLanes, uniqueQueue } from './lib/pipeline.ts';
+import { enqueueOrThrow, producerThatDropsNothing } from './lib/producer.ts';
 import { fixed, ratio, table, type Chart, type Headline } from './lib/report.ts';
 import { benchRedis, startConsumer, startRedis, startS3, waitDrained } from './lib/services.ts';
 import { barChart, lineChart } from './lib/svg.ts';
@@ -408,29 +408,18 @@ async function endToEnd(ctx: BenchContext): Promise<EndToEndRow[]> {
           gzipLevel: variant.gzipLevel,
           redaction: variant.redaction,
         });
-        const producer = createDebugPayloadProducer({
-          redisUrl: redisServer.url,
-          queueName,
-          maxQueued: 100_000,
-          maxQueuedBytes: 8 * 1024 ** 3,
-          maxCpuShare: 1,
-          maxPayloadBytes: 512 * 1024 ** 2,
-          maxInFlightBytes: 1024 ** 3,
-          logger: silentLogger,
-        });
+        const producer = producerThatDropsNothing({ redisUrl: redisServer.url, queueName });
         // Outside the clock: the producer's connection and Queue, and one payload of this size
         // per redaction thread, so the clock sees the consumer's steady state, not its start.
         for (let i = 0; i < availableParallelism(); i += 1) {
-          const warm = await producer.enqueue(payload.value, { taskId: `warm-up-${String(i)}` });
-          if (warm.status !== 'queued') throw new Error(`warm-up enqueue dropped: ${JSON.stringify(warm)}`);
+          await enqueueOrThrow(producer, payload.value, { taskId: `warm-up-${String(i)}` });
         }
         await waitDrained(redis, queueName, 60_000);
         ctx.log(`end to end: ${variant.name}, ${plan.count} x ${payload.label}`);
         const queue = new Queue(queueName, { connection: redis, prefix: defaults.redisPrefix });
         await queue.pause();
         for (let i = 0; i < plan.count; i += 1) {
-          const result = await producer.enqueue(payload.value, { taskId: `task-${i}`, integration: 'bench' });
-          if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
+          await enqueueOrThrow(producer, payload.value, { taskId: `task-${i}`, integration: 'bench' });
         }
         await producer.close();
         const backlog = await new AdmissionLedger(redis, defaults.redisPrefix, queueName).usage();

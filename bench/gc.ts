@@ -11,12 +11,12 @@
  *
  *   scripts/with-node.sh node --expose-gc bench/gc.ts [--quick]
  */
-import { createDebugPayloadProducer } from '../src/producer/producer.ts';
 import { EXTERNAL_MEMORY_FLAG } from '../src/consumer/gc-tuning.ts';
 import { runBench } from './lib/entry.ts';
 import { median } from './lib/measure.ts';
 import { benchPayload } from './lib/payloads.ts';
-import { silentLogger, uniqueQueue } from './lib/pipeline.ts';
+import { uniqueQueue } from './lib/pipeline.ts';
+import { enqueueOrThrow, producerThatDropsNothing } from './lib/producer.ts';
 import { fixed, ratio, table, type Headline } from './lib/report.ts';
 import { benchRedis, startConsumer, startRedis, startS3, waitDrained } from './lib/services.ts';
 
@@ -62,18 +62,9 @@ await runBench('gc', async (ctx) => {
       if (!variant) continue;
       const queueName = uniqueQueue('gc');
       // The backlog first, then the consumer: it runs flat out from its first job to the last.
-      const producer = createDebugPayloadProducer({
-        redisUrl: redisServer.url,
-        queueName,
-        maxQueued: 100_000,
-        maxQueuedBytes: 8 * 1024 ** 3,
-        maxCpuShare: 1,
-        maxInFlightBytes: 1024 ** 3,
-        logger: silentLogger,
-      });
+      const producer = producerThatDropsNothing({ redisUrl: redisServer.url, queueName });
       for (const [n, payload] of backlog.entries()) {
-        const result = await producer.enqueue(payload.value, { taskId: `gc-${n}` });
-        if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
+        await enqueueOrThrow(producer, payload.value, { taskId: `gc-${n}` });
       }
       await producer.close();
       ctx.log(`round ${round + 1}: ${variant.name}, ${fixed(jsonMb, 0)} MB`);

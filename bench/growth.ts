@@ -8,12 +8,12 @@
  */
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
-import { createDebugPayloadProducer } from '../src/producer/producer.ts';
 import { createProducerRedis } from '../src/redis-client.ts';
 import { runBench, type BenchContext } from './lib/entry.ts';
 import { collectGarbage, median, percentile } from './lib/measure.ts';
 import { benchPayload, forgetPayloads } from './lib/payloads.ts';
-import { silentLogger, uniqueQueue } from './lib/pipeline.ts';
+import { uniqueQueue } from './lib/pipeline.ts';
+import { enqueueOrThrow, producerThatDropsNothing } from './lib/producer.ts';
 import { fixed, ratio, table, type Headline } from './lib/report.ts';
 import { benchRedis, startConsumer, startRedis, startS3, waitDrained, type BenchS3 } from './lib/services.ts';
 
@@ -48,17 +48,7 @@ async function warmConsumer(redisUrl: string, s3: BenchS3, redis: Redis, redacti
     credentials: s3.credentials,
     redaction,
   });
-  const producer = createDebugPayloadProducer({
-    redisUrl,
-    queueName,
-    maxQueued: 1_000,
-    maxQueuedBytes: 2 * 1024 ** 3,
-    maxCpuShare: 1,
-    maxPayloadBytes: 512 * 1024 ** 2,
-    maxInFlightBytes: 1024 ** 3,
-    enqueueTimeoutMs: 60_000,
-    logger: silentLogger,
-  });
+  const producer = producerThatDropsNothing({ redisUrl, queueName, enqueueTimeoutMs: 60_000 });
   await producer.enqueue(benchPayload(1e6).value, { taskId: 'warm-up' });
   await waitDrained(redis, queueName, 60_000);
   return { queueName, consumer, producer, before: await consumer.reset() };
@@ -86,8 +76,7 @@ async function consumerRss(ctx: BenchContext, redisUrl: string): Promise<RssRow[
       );
       ctx.log(`consumer RSS: archiving ${payload.label}, ${mode.name}`);
       const started = performance.now();
-      const result = await producer.enqueue(payload.value, { taskId: `big-${size}` });
-      if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
+      await enqueueOrThrow(producer, payload.value, { taskId: `big-${size}` });
       await waitDrained(redis, queueName, 600_000, 20);
       const seconds = (performance.now() - started) / 1000;
       const after = await consumer.stats();
@@ -137,8 +126,7 @@ async function consumerRssSeries(ctx: BenchContext, redisUrl: string): Promise<S
   const growthMb: number[] = [];
   const started = performance.now();
   for (let sent = 1; sent <= count; sent += 1) {
-    const result = await producer.enqueue(payload.value, { taskId: `series-${sent}` });
-    if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
+    await enqueueOrThrow(producer, payload.value, { taskId: `series-${sent}` });
     await waitDrained(redis, queueName, 120_000, 20);
     if (sent % every === 0) growthMb.push((await consumer.stats()).peakRssMb - before.baselineRssMb);
   }
@@ -175,14 +163,7 @@ async function enqueueLatency(ctx: BenchContext, redisUrl: string): Promise<Late
   const client = createProducerRedis(redisUrl, 1_000);
   client.on('error', () => undefined);
   if (client.status !== 'ready') await once(client, 'ready');
-  const producer = createDebugPayloadProducer({
-    redis: client,
-    queueName,
-    maxQueued: total * 2,
-    maxQueuedBytes: 8 * 1024 ** 3,
-    maxCpuShare: 1,
-    logger: silentLogger,
-  });
+  const producer = producerThatDropsNothing({ redis: client, queueName });
   const payload = {
     task: { id: 'bench', integration: 'bench' },
     logs: Array.from({ length: 20 }, (_, i) => `line ${i} ${'x'.repeat(40)}`),
@@ -212,9 +193,8 @@ async function enqueueLatency(ctx: BenchContext, redisUrl: string): Promise<Late
       heapFirstMb = heapMb();
     }
     const t0 = performance.now();
-    const result = await producer.enqueue(payload, { taskId: `task-${i}`, integration: 'bench' });
+    await enqueueOrThrow(producer, payload, { taskId: `task-${i}`, integration: 'bench' });
     latencies.push(performance.now() - t0);
-    if (result.status !== 'queued') throw new Error(`enqueue ${i} dropped: ${JSON.stringify(result)}`);
   }
   const seconds = (performance.now() - started) / 1000;
   const result: LatencyResult = {

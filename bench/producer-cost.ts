@@ -12,7 +12,6 @@
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import {
-  createDebugPayloadProducer,
   INCREMENTAL_THRESHOLD_CHARS,
   serializeInChunks,
   type DebugPayloadProducer,
@@ -22,6 +21,7 @@ import { runBench } from './lib/entry.ts';
 import { compare, longestStall, median } from './lib/measure.ts';
 import { benchPayload, payloadSizes, type BenchPayload } from './lib/payloads.ts';
 import { uniqueQueue } from './lib/pipeline.ts';
+import { enqueueOrThrow, producerThatDropsNothing } from './lib/producer.ts';
 import { fixed, ratio, table, type Headline } from './lib/report.ts';
 import { benchRedis, startRedis } from './lib/services.ts';
 
@@ -65,21 +65,14 @@ await runBench('producer-cost', async (ctx) => {
   const server = await startRedis();
   const redis = benchRedis(server.url);
   const queueName = uniqueQueue('producer');
-  const producer: DebugPayloadProducer = createDebugPayloadProducer({
+  const producer: DebugPayloadProducer = producerThatDropsNothing({
     redisUrl: server.url,
     queueName,
-    maxQueued: 1_000_000,
-    maxQueuedBytes: 16 * 1024 ** 3,
-    maxCpuShare: 1,
-    maxPayloadBytes: 512 * 1024 ** 2,
-    maxInFlightBytes: 2 * 1024 ** 3,
     // Warnings only: a drop fails the run, and its reason and detail are worth seeing.
     logger: pino({ level: 'warn' }, process.stderr),
   });
-  const enqueue = async (payload: BenchPayload): Promise<void> => {
-    const result = await producer.enqueue(payload.value, { taskId: 'bench-task', integration: 'bench' });
-    if (result.status !== 'queued') throw new Error(`enqueue dropped: ${JSON.stringify(result)}`);
-  };
+  const enqueue = (payload: BenchPayload): Promise<void> =>
+    enqueueOrThrow(producer, payload.value, { taskId: 'bench-task', integration: 'bench' });
   // The first enqueue makes the connection and the BullMQ Queue: outside every clock.
   await enqueue(benchPayload(100e3));
   const flush = async (): Promise<void> => {
