@@ -132,19 +132,10 @@ export async function* parallelGzip(
       held = undefined;
     }
     // The last block is compressed here while the pool ends the others.
-    const last = held ?? Buffer.alloc(0);
     if (held !== undefined) count(held);
-    const end = deflateRawSync(last, {
-      level,
-      finishFlush: constants.Z_FINISH,
-      chunkSize: last.length + 1024,
-      ...(window === undefined || last.length === 0 ? {} : { dictionary: window }),
-    });
+    const end = deflateLast(held ?? Buffer.alloc(0), level, held === undefined ? undefined : window);
     for (const compressing of inFlight.splice(0)) yield await compressing;
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE(crc >>> 0, 0);
-    trailer.writeUInt32LE(size % 2 ** 32, 4);
-    yield Buffer.concat([end, trailer]);
+    yield Buffer.concat([end, gzipTrailer(crc, size)]);
   } finally {
     await source.return();
   }
@@ -191,18 +182,28 @@ async function* gzipInTwo(
   // Awaited below; if this thread's half throws first, the pool's has no one to tell.
   compressing.catch(() => undefined);
   onBlock?.(block);
-  const restCompressed = deflateRawSync(rest, {
-    level,
-    chunkSize: rest.length + 1024,
-    finishFlush: constants.Z_FINISH,
-    dictionary: head.subarray(Math.max(0, half - WINDOW_BYTES)),
-  });
-  const trailer = Buffer.alloc(8);
-  trailer.writeUInt32LE(crc32(block) >>> 0, 0);
-  trailer.writeUInt32LE(block.length % 2 ** 32, 4);
+  const restCompressed = deflateLast(rest, level, head.subarray(Math.max(0, half - WINDOW_BYTES)));
   yield GZIP_HEADER;
   yield await compressing;
-  yield Buffer.concat([restCompressed, trailer]);
+  yield Buffer.concat([restCompressed, gzipTrailer(crc32(block), block.length)]);
+}
+
+/** Raw deflate of the input's last block, here, primed with `dictionary` and ended (Z_FINISH). */
+function deflateLast(block: Buffer, level: number, dictionary: Buffer | undefined): Buffer {
+  return deflateRawSync(block, {
+    level,
+    finishFlush: constants.Z_FINISH,
+    chunkSize: block.length + 1024,
+    ...(dictionary === undefined ? {} : { dictionary }),
+  });
+}
+
+/** A gzip member's trailer: the CRC-32 and the length (modulo 2^32) of all the input. */
+function gzipTrailer(crc: number, size: number): Buffer {
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(size % 2 ** 32, 4);
+  return trailer;
 }
 
 /**
