@@ -18,14 +18,6 @@ export const UNIT_BYTES = 4 * 1024;
  */
 export const UNSEARCHED_UNIT_BYTES = 64 * 1024;
 /**
- * Output pieces are joined into chunks of about a quarter of the document, from 64 KiB to 512 KiB
- * (one gzip block each): gzip starts on a small document's first quarter while the rest is
- * redacted, and its last blocks end on every core. Against 512 KiB chunks at every size, a
- * redaction thread into gzip -6 took 0.94x the time at 300 KB, 0.87x at 600 KB and 0.91x at
- * 1 MB (interleaved); 256 KiB chunks at 3 and 10 MB took 1.05x, as a trip to the pool and a
- * dictionary per block are paid more often.
- */
-/**
  * Containers opened one inside another at most; one deeper is taken whole as a unit when its
  * JSON is at most MAX_DEEP_UNIT_BYTES, and opened otherwise. Each level opened is a few
  * generators on the stack: a walk opening 12,000 levels ran out of a redaction thread's stack
@@ -35,6 +27,14 @@ export const UNSEARCHED_UNIT_BYTES = 64 * 1024;
  */
 const MAX_OPEN_DEPTH = 1024;
 const MAX_DEEP_UNIT_BYTES = 16 * 1024 * 1024;
+/**
+ * Output pieces are joined into chunks of about a quarter of the document, from 64 KiB to 512 KiB
+ * (one gzip block each): gzip starts on a small document's first quarter while the rest is
+ * redacted, and its last blocks end on every core. Against 512 KiB chunks at every size, a
+ * redaction thread into gzip -6 took 0.94x the time at 300 KB, 0.87x at 600 KB and 0.91x at
+ * 1 MB (interleaved); 256 KiB chunks at 3 and 10 MB took 1.05x, as a trip to the pool and a
+ * dictionary per block are paid more often.
+ */
 const MIN_OUTPUT_CHUNK_BYTES = 64 * 1024;
 const MAX_OUTPUT_CHUNK_BYTES = 512 * 1024;
 
