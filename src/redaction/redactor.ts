@@ -321,7 +321,7 @@ export class Redactor {
         text.slice(queryEnd);
     } else if (text.length < MAX_JSON_BODY_CHARS && FORM_BODY.test(text)) {
       result = this.#params(text, 'form');
-    } else if (depth < MAX_EMBEDDED_DEPTH && text.length < MAX_JSON_BODY_CHARS && /^\s*[[{]/.test(text)) {
+    } else if (depth < MAX_EMBEDDED_DEPTH && text.length < MAX_JSON_BODY_CHARS && mayBeJsonContainer(text)) {
       result = this.#jsonBody(text, path, depth);
     }
     return this.#custom ? this.#custom(result, pathArray(path)) : result;
@@ -356,6 +356,29 @@ export class Redactor {
     this.#summary.byRule.json_body += 1;
     return JSON.stringify(redacted);
   }
+}
+
+function isJsonSpace(code: number): boolean {
+  return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
+}
+
+/**
+ * Whether `text` could be a JSON object or array: `[` … `]` or `{` … `}` inside JSON
+ * whitespace. Anything else would only make JSON.parse throw, and a throw costs about as much
+ * as redacting a few hundred strings: log lines such as `[INFO] …` and REDACTED itself.
+ */
+function mayBeJsonContainer(text: string): boolean {
+  let first = 0;
+  while (first < text.length && isJsonSpace(text.charCodeAt(first))) first += 1;
+  let last = text.length - 1;
+  while (last > first && isJsonSpace(text.charCodeAt(last))) last -= 1;
+  const open = text.charCodeAt(first);
+  const close = text.charCodeAt(last);
+  return (
+    text !== REDACTED &&
+    last > first &&
+    ((open === 0x5b && close === 0x5d) || (open === 0x7b && close === 0x7d))
+  );
 }
 
 /** A plain-data copy, so the replacer never writes into the caller's objects. */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { REDACTED, Redactor } from '../../src/redaction/redactor.ts';
 
 const recorded = () => ({
@@ -112,6 +112,25 @@ describe('redaction', () => {
     const { value, summary } = new Redactor().redactInPlace({ body, url: 'https://x.example/?a=1&b=%20' });
     expect(value).toEqual({ body, url: 'https://x.example/?a=1&b=%20' });
     expect(summary.total).toBe(0);
+  });
+
+  it('parses as JSON only strings shaped like a JSON object or array: a failed parse costs a throw', () => {
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const { value, summary } = new Redactor().redactInPlace({
+        headers: [{ name: 'Authorization', value: 'Bearer x' }],
+        logs: ['[INFO] started', '{ not json', REDACTED, '[1, 2] and more'],
+        bodies: [' {"token":"t"} \n', '\t[{"password":"p"}]'],
+      });
+      expect(parse.mock.calls.map(([text]) => text)).toEqual([' {"token":"t"} \n', '\t[{"password":"p"}]']);
+      expect(value.bodies).toEqual([
+        JSON.stringify({ token: REDACTED }),
+        JSON.stringify([{ password: REDACTED }]),
+      ]);
+      expect(summary.byRule).toMatchObject({ header: 1, json_body: 2 });
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('survives hostile input', () => {
