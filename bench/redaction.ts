@@ -32,6 +32,60 @@ async function drain(chunks: AsyncIterable<Buffer>): Promise<number> {
   return bytes;
 }
 
+/**
+ * Documents whose arrays hold thousands of small values, most with something to redact or a
+ * name that could be one: where redaction by suspects meets a suspect every hundred bytes.
+ */
+function denseDocuments(count: number): { label: string; bytes: Buffer }[] {
+  const shapes: [string, unknown][] = [
+    [
+      'log lines, a token in each',
+      {
+        logs: Array.from(
+          { length: count },
+          (_, i) =>
+            `2026-11-24T10:00:00Z GET https://bank.example/api/v1/accounts/${i}?access_token=t${i} 200`,
+        ),
+      },
+    ],
+    [
+      'URLs, a token in each',
+      {
+        urls: Array.from(
+          { length: count },
+          (_, i) => `https://bank.example/api/v1/accounts/${i}/transactions?access_token=t${i}&page=${i % 7}`,
+        ),
+      },
+    ],
+    [
+      'records, a password in each',
+      {
+        users: Array.from({ length: count }, (_, i) => ({
+          id: i,
+          user: `user${i}`,
+          password: `pw-${i}`,
+          roles: ['a', 'b'],
+        })),
+      },
+    ],
+    [
+      'exchanges, header entries in each',
+      {
+        exchanges: Array.from({ length: count / 4 }, (_, i) => ({
+          url: `https://x.example/${i}`,
+          headers: [
+            { name: 'Authorization', value: `Bearer t${i}` },
+            { name: 'Accept', value: 'application/json' },
+            { name: 'Cookie', value: `sid=${i}` },
+          ],
+          status: 200,
+        })),
+      },
+    ],
+  ];
+  return shapes.map(([label, document]) => ({ label, bytes: Buffer.from(JSON.stringify(document)) }));
+}
+
 await runBench('redaction', async (ctx) => {
   const rows: Row[] = [];
   for (const size of payloadSizes(ctx.quick)) {
@@ -86,6 +140,34 @@ await runBench('redaction', async (ctx) => {
     });
   }
 
+  const dense: { label: string; bytes: number; suspectsMs: number; wholeMs: number; ratio: number }[] = [];
+  for (const document of denseDocuments(ctx.quick ? 1_000 : 8_000)) {
+    ctx.log(`dense: ${document.label}`);
+    const redactor = new Redactor();
+    const result = await compare(
+      [
+        {
+          name: 'suspects',
+          run: () => drain(redactStoredJson(bufferSource(document.bytes), redactor.pieces())),
+        },
+        {
+          name: 'whole',
+          run: () =>
+            drainChunks(redactor.redactInPlace(JSON.parse(document.bytes.toString('utf8')) as unknown).value),
+        },
+      ],
+      { rounds: ctx.quick ? 3 : 9, minSampleMs: ctx.quick ? 30 : 200 },
+    );
+    dense.push({
+      label: document.label,
+      bytes: document.bytes.length,
+      suspectsMs: result.variants.suspects?.medianMs ?? Number.NaN,
+      wholeMs: result.variants.whole?.medianMs ?? Number.NaN,
+      ratio: result.timeRatio('suspects', 'whole'),
+    });
+  }
+  const worstDense = Math.max(...dense.map((d) => d.ratio));
+
   const worstProducer = Math.max(...rows.map((r) => r.producerRatio));
   const worstConsumer = Math.max(...rows.map((r) => r.consumerShare));
   const suspectsShare = (r: Row): number => r.suspectsMs / r.wholeMs;
@@ -96,6 +178,13 @@ await runBench('redaction', async (ctx) => {
       metric: `consumer: redaction by suspects from the stored bytes (its default over 120 KiB) / parse, walk and stringify again (its default before), worst size (${rows.map((r) => `${r.label} ${ratio(suspectsShare(r))}`).join(', ')})`,
       goal: '—',
       measured: ratio(worstSuspects),
+      met: undefined,
+    },
+    {
+      benchmark: '6 redaction',
+      metric: `consumer: by suspects / parsed whole on documents with a suspect every hundred bytes, worst shape (${dense.map((d) => `${d.label} ${ratio(d.ratio)}`).join(', ')})`,
+      goal: '—',
+      measured: ratio(worstDense),
       met: undefined,
     },
     {
@@ -144,6 +233,22 @@ await runBench('redaction', async (ctx) => {
         ratio(suspectsShare(r)),
         ratio(r.producerRatio),
       ]),
+    ),
+    '',
+    '### Dense suspects: by suspects against parsing whole',
+    '',
+    'Arrays of thousands of small values, most with a secret or a name that could be one (log lines',
+    'and URLs with a token, records with a password, exchanges with header entries): where the walk',
+    'by suspects meets a suspect every hundred bytes. An opened array’s small elements are taken in',
+    'runs of up to 4 KiB. Before 2026-11-24T19:30 they were taken one by one, which in a side-by-side',
+    'run took 2.3-4.3x as long as parsing whole (log lines 42.0 against 9.7 ms, URLs 58.2 against',
+    '24.9, records 65.3 against 22.4); and a redacted header entry’s `[REDACTED]` was tried as a JSON',
+    'body, a thrown SyntaxError each, which made the exchanges 62.0 ms by suspects and 44.7 parsed',
+    'whole. Same bytes out, checked by the tests.',
+    '',
+    table(
+      ['document', 'JSON bytes', 'by suspects ms', 'parse + redact + stringify ms', 'by suspects / parsed'],
+      dense.map((d) => [d.label, d.bytes, fixed(d.suspectsMs, 2), fixed(d.wholeMs, 2), ratio(d.ratio)]),
     ),
   ].join('\n');
   return {

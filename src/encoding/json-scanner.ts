@@ -36,6 +36,11 @@ function isSpace(byte: number): boolean {
   return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }
 
+/** Whether a number or a literal (`true`, `false`, `null`) may start with `byte`. */
+function startsScalar(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || byte === 0x2d || byte === 0x74 || byte === 0x66 || byte === 0x6e;
+}
+
 /** Where a string, number or literal ends: at a delimiter of the structure around it. */
 function endsScalar(byte: number): boolean {
   return byte === 0x2c || byte === 0x5d || byte === 0x7d || isSpace(byte);
@@ -60,6 +65,8 @@ export class JsonScanner {
   #scan: WindowScan | undefined;
   #window: Buffer = Buffer.alloc(0);
   #base = 0;
+  #lastStringStart = -1;
+  #lastStringEnd = -1;
 
   /** `scan` is for tests: which implementation of the loops to use. */
   constructor(
@@ -128,13 +135,22 @@ export class JsonScanner {
     return this.#source.read(start, end);
   }
 
-  /** `position` is at the opening quote of a string: the position just past its closing quote. */
+  /**
+   * `position` is at the opening quote of a string: the position just past its closing quote.
+   * The last string's end is kept: a caller that looks ahead at a value and then walks it (a
+   * run of array elements stopped by a long string) scans a long string once.
+   */
   async stringEnd(position: number): Promise<number> {
+    if (position === this.#lastStringStart) return this.#lastStringEnd;
     let at = position + 1;
     for (;;) {
       if (!(await this.#reach(at))) throw new MalformedJsonError('unterminated string', position);
       const found = this.#loops.stringEnd(this.#window, at - this.#base);
-      if (found >= 0) return this.#base + found;
+      if (found >= 0) {
+        this.#lastStringStart = position;
+        this.#lastStringEnd = this.#base + found;
+        return this.#lastStringEnd;
+      }
       at = this.#base - found - 1;
     }
   }
@@ -156,6 +172,50 @@ export class JsonScanner {
       at = found.resume < 0 ? await this.stringEnd(base - found.resume - 1) : base + found.resume;
     }
     return -1;
+  }
+
+  /**
+   * `position` is at an array element: the end of the last of the elements from it, one after
+   * another, that end by `limit`, and how many they are (none when the first does not). Stops
+   * before anything but a comma after an element, and where the window ends: what follows is
+   * the caller's to walk. Synchronous within the window, as one await per value cost more than
+   * finding where small values end.
+   */
+  async elementsUntil(position: number, limit: number): Promise<{ end: number; count: number }> {
+    let end = -1;
+    let count = 0;
+    if (!(await this.#reach(position))) return { end, count };
+    const window = this.#window;
+    const base = this.#base;
+    const stop = Math.min(window.length, limit - base);
+    for (let index = position - base; index < stop;) {
+      const first = window[index] as number;
+      let valueEnd: number;
+      if (first === 0x7b || first === 0x5b) {
+        valueEnd = this.#loops.containerEnd(window, index, Math.min(window.length, stop + 1), 0).end;
+      } else if (first === QUOTE) {
+        valueEnd = this.#loops.stringEnd(window, index + 1);
+        if (valueEnd >= 0) {
+          this.#lastStringStart = base + index;
+          this.#lastStringEnd = base + valueEnd;
+        }
+      } else if (startsScalar(first)) {
+        valueEnd = index;
+        while (valueEnd < window.length && !endsScalar(window[valueEnd] ?? 0)) valueEnd += 1;
+        if (valueEnd === window.length) valueEnd = -1;
+      } else {
+        break;
+      }
+      if (valueEnd < 0 || valueEnd > stop) break;
+      end = base + valueEnd;
+      count += 1;
+      index = valueEnd;
+      while (index < stop && isSpace(window[index] ?? 0)) index += 1;
+      if (window[index] !== 0x2c) break;
+      index += 1;
+      while (index < stop && isSpace(window[index] ?? 0)) index += 1;
+    }
+    return { end, count };
   }
 
   /** `position` is at a number, `true`, `false` or `null`: the position just past it. */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { bufferSource, MalformedJsonError } from '../../src/encoding/json-scanner.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
 import { redactStoredJson } from '../../src/redaction/redact-stored-json.ts';
@@ -86,6 +86,43 @@ const documents: [string, unknown][] = [
         [' {"auth": "a"}'],
       ],
       notSecrets: { spin: 'the pin-up', design: 'a signature look', author: 'x', pinned: true },
+    },
+  ],
+  [
+    // Taken in runs of elements: secrets in some elements, none in others, runs cut by a large one.
+    'arrays of many small values',
+    {
+      logs: Array.from({ length: 300 }, (_, i) =>
+        i % 3 === 0
+          ? `GET https://bank.example/a/${i}?access_token=t${i}&page=2 200`
+          : `[INFO] step ${i} done`,
+      ),
+      users: Array.from({ length: 120 }, (_, i) => ({
+        id: i,
+        user: `u${i}`,
+        password: `p${i}`,
+        roles: ['a'],
+      })),
+      mixed: [
+        1,
+        -2.5e-3,
+        true,
+        false,
+        null,
+        's',
+        [],
+        {},
+        [['Cookie', 'c']],
+        { name: 'pin', value: '1' },
+        'é🎉\u2028 "quoted" \\',
+        REDACTED,
+        '[INFO] not JSON]',
+        ' {"token":"x"} \n',
+        bigBody,
+        'https://a.example/?sig=s',
+        { value: 'v', name: 'Otp' },
+      ],
+      secret: { password: [1, 'a', [2, 'b'], { c: 'd' }, null, true, REDACTED] },
     },
   ],
   ['a demo payload', samplePayload({ targetBytes: 200_000, seed: 3 })],
@@ -176,6 +213,19 @@ describe('redacting stored JSON in pieces', () => {
     // As deep as JSON.stringify goes (it throws past a few thousand levels), a secret at the bottom.
     const json = `${'['.repeat(3000)}{"token":"t","other":1}${']'.repeat(3000)}`;
     expect(await redactStreamed(json, {}, { unitBytes: 64 })).toEqual(redactWhole(json, {}));
+  });
+
+  it('redacts runs of small array elements as one unit each, not element by element', async () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => `https://x.example/a/${i}?token=t${i}`);
+    const json = JSON.stringify({ lines });
+    const pieces = new Redactor().pieces();
+    const value = vi.spyOn(pieces, 'value');
+    const chunks: Buffer[] = [];
+    for await (const chunk of redactStoredJson(bufferSource(Buffer.from(json)), pieces)) chunks.push(chunk);
+    expect(Buffer.concat(chunks).toString()).toBe(redactWhole(json, {}).json);
+    expect(formatRedactionSummary(pieces.summary())).toBe('total=2000 query=2000 names=token');
+    // About 110 bytes an element, 4 KiB a unit.
+    expect(value.mock.calls.length).toBeLessThan(100);
   });
 
   it('redacts formatted JSON to the same value', async () => {

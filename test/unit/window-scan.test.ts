@@ -94,6 +94,49 @@ describe('the SIMD window scan', () => {
     }
   });
 
+  it('finds runs of array elements that end by a limit, never past the window, in random JSON', async () => {
+    const prng = createPrng(13);
+    const scans: Record<string, () => WindowScan> = { simd: windowScan, bytewise: () => bytewiseScan };
+    for (let round = 0; round < 300; round += 1) {
+      const elements = Array.from({ length: prng.int(1, 12) }, () => randomValue(prng, 2));
+      const json = Buffer.from(JSON.stringify(elements));
+      // Where each element starts and ends in JSON.stringify's bytes.
+      const spans: [number, number][] = [];
+      let at = 1;
+      for (const element of elements) {
+        const end = at + Buffer.byteLength(JSON.stringify(element));
+        spans.push([at, end]);
+        at = end + 1;
+      }
+      const from = prng.int(0, spans.length - 1);
+      const start = spans[from]?.[0] ?? 0;
+      const limit = start + prng.int(0, json.length);
+      const fitting = spans.slice(from).findIndex(([, end]) => end > limit);
+      const count = fitting === -1 ? spans.length - from : fitting;
+      const expected = { count, end: count === 0 ? -1 : (spans[from + count - 1]?.[1] ?? -1) };
+      for (const [name, scan] of Object.entries(scans)) {
+        const whole = new JsonScanner(bufferSource(json), json.length, scan);
+        expect(await whole.elementsUntil(start, limit), name).toEqual(expected);
+        whole.release();
+        // A smaller window cuts the run where it ends: a prefix of it, the rest left to the caller.
+        const windowed = new JsonScanner(bufferSource(json), prng.int(1, 64), scan);
+        const cut = await windowed.elementsUntil(start, limit);
+        windowed.release();
+        expect(cut.count, name).toBeLessThanOrEqual(count);
+        expect(cut.end, name).toBe(cut.count === 0 ? -1 : spans[from + cut.count - 1]?.[1]);
+      }
+    }
+  });
+
+  it('stops a run of elements before anything but a comma, and past the end of the document', async () => {
+    const scanner = new JsonScanner(bufferSource(Buffer.from('[1,"a" 2,3]')));
+    expect(await scanner.elementsUntil(1, 100)).toEqual({ count: 2, end: 6 });
+    expect(await scanner.elementsUntil(9, 100)).toEqual({ count: 1, end: 10 });
+    expect(await scanner.elementsUntil(10, 100)).toEqual({ count: 0, end: -1 });
+    expect(await scanner.elementsUntil(50, 100)).toEqual({ count: 0, end: -1 });
+    scanner.release();
+  });
+
   it('scans windows larger than its first memory, and a scan reused by the next scanner reads its own bytes', async () => {
     const json = Buffer.from(JSON.stringify(samplePayload({ seed: 3, targetBytes: 400_000 })));
     for (const windowBytes of [300_000, 64, 1024 * 1024]) {
