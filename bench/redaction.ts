@@ -240,7 +240,7 @@ await runBench('redaction', async (ctx) => {
     'Arrays of thousands of small values, most with a secret or a name that could be one (log lines',
     'and URLs with a token, records with a password, exchanges with header entries): where the walk',
     'by suspects meets a suspect every hundred bytes. An opened array’s small elements are taken in',
-    'runs of up to 4 KiB. Before 2026-11-24T19:30 they were taken one by one, which in a side-by-side',
+    'runs of up to 4 KiB. Before 2026-11-24T19:10 they were taken one by one, which in a side-by-side',
     'run took 2.3-4.3x as long as parsing whole (log lines 42.0 against 9.7 ms, URLs 58.2 against',
     '24.9, records 65.3 against 22.4); and a redacted header entry’s `[REDACTED]` was tried as a JSON',
     'body, a thrown SyntaxError each, which made the exchanges 62.0 ms by suspects and 44.7 parsed',

@@ -33,6 +33,11 @@ export interface BenchResult {
   date: string;
   /** Load average (1 min) at start and end: the machine is shared. */
   load: [number, number];
+  /**
+   * What writing a fresh page cost, ms per MB, on the machine of the invocation that ran it:
+   * the VM it runs on varies between sessions (0.5 to 3.3 ms), and allocation-heavy steps with it.
+   */
+  freshPageMsPerMb?: number;
 }
 
 export const fixed = (value: number, digits = 2): string =>
