@@ -84,10 +84,11 @@ for _, victim in ipairs(victims) do table.insert(reply, victim) end
 return reply
 `;
 
-// ARGV: payload key prefix, id, bytes. Moves the payload's partial key to its payload key,
-// only while it is still admitted (one evicted between its reservation and this call must not
-// leave bytes the bounds do not count) and only when all its bytes arrived. Returns 1 when
-// committed, 0 when no longer admitted, -1 when the partial key is not `bytes` long.
+// ARGV: payload key prefix, id, bytes, and optionally a key to delete once committed (what
+// holds back a follow-up). Moves the payload's partial key to its payload key, only while it
+// is still admitted (one evicted between its reservation and this call must not leave bytes
+// the bounds do not count) and only when all its bytes arrived. Returns 1 when committed, 0
+// when no longer admitted, -1 when the partial key is not `bytes` long.
 const commitScript = `
 local partial = ARGV[1] .. ARGV[2] .. ':partial'
 if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then
@@ -100,6 +101,7 @@ if redis.call('STRLEN', partial) ~= tonumber(ARGV[3]) then
 end
 redis.call('RENAME', partial, ARGV[1] .. ARGV[2])
 redis.call('PERSIST', ARGV[1] .. ARGV[2])
+if ARGV[4] and ARGV[4] ~= '' then redis.call('DEL', ARGV[4]) end
 return 1
 `;
 
@@ -193,6 +195,18 @@ export interface ReserveOptions {
  * length, as when it expired mid-write; nothing kept).
  */
 export type StoreOutcome = 'stored' | 'evicted' | 'incomplete';
+
+/**
+ * A command sent right behind a reservation and its bytes, on the same connection, so its reply
+ * comes in the same round trip, that must take effect only once the bytes are committed:
+ * `skipKey` is a key whose existence makes it a no-op, set before the reservation and deleted
+ * by the commit when it succeeds (and after the command in any case), and `send` sends it.
+ * Only on a single Redis, where one connection runs commands in the order they are written.
+ */
+export interface FollowUp {
+  skipKey: string;
+  send(): Promise<unknown>;
+}
 
 /**
  * TTL of a partial key: only a producer that died or lost Redis mid-write leaves one, which
@@ -304,21 +318,33 @@ export class AdmissionLedger {
    * redirected and re-sent alone, so the commit could run before its SET (the cluster test
    * caught it), where a pipeline goes to one node as a unit. They saved about 0.1 ms of the
    * task's CPU per 100 KB enqueue on a standalone Redis, which benchmark 3 did not show.
+   * A `followUp` (the producer's BullMQ add) goes right behind it, skipped unless the bytes
+   * were committed.
    */
   async reserveAndStore(
     payloadId: string,
     json: string,
     bytes: number,
     options: ReserveOptions,
-  ): Promise<{ reservation: Reservation; stored: StoreOutcome }> {
-    const replies = await this.#redis
-      .pipeline()
+    followUp?: FollowUp,
+  ): Promise<{ reservation: Reservation; stored: StoreOutcome; followUp?: unknown }> {
+    const pipeline = this.#redis.pipeline();
+    if (followUp !== undefined) pipeline.set(followUp.skipKey, 'uncommitted', 'PX', PARTIAL_TTL_MS);
+    const stored = pipeline
       .debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options))
       .set(this.partialKey(payloadId), json, 'PX', PARTIAL_TTL_MS)
-      .debugArchiverCommit(...this.#commitArgs(payloadId, bytes))
+      .debugArchiverCommit(...this.#commitArgs(payloadId, bytes), followUp?.skipKey ?? '')
       .exec();
-    const [reserved, , committed] = checkReplies(replies, 3);
-    return { reservation: toReservation(reserved), stored: toStoreOutcome(committed) };
+    // Sent behind the pipeline, not in it: a command with Buffer arguments (BullMQ's) makes
+    // ioredis write the whole pipeline as one Buffer, the JSON copied twice more.
+    const [replies, followed] = await Promise.all([
+      stored,
+      followUp?.send(),
+      followUp === undefined ? undefined : this.#redis.del(followUp.skipKey),
+    ]);
+    const count = followUp === undefined ? 3 : 4;
+    const [reserved, , committed] = checkReplies(replies, count).slice(count - 3);
+    return { reservation: toReservation(reserved), stored: toStoreOutcome(committed), followUp: followed };
   }
 
   /** Stores the JSON of a payload that holds a reservation, in one round trip (SET + commit). */

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { Queue } from 'bullmq';
+import { createIORedisClient, Job, Queue, type JobsOptions } from 'bullmq';
 import type { Registry } from 'prom-client';
 import {
   AdmissionLedger,
+  type FollowUp,
   type PayloadOutcome,
   type Reservation,
   type StoreOutcome,
@@ -257,8 +258,8 @@ function uuidv7(msecs: number): string {
  * is synchronous, so there is one); Redis holds at most `maxQueuedBytes` across all
  * producers (a payload's bytes are written only under its reservation).
  *
- * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes two (reserve +
- * store in one pipeline, then BullMQ's add); a larger one takes one to reserve, its chunks
+ * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes one (reserve,
+ * store and BullMQ's add in one pipeline); a larger one takes one to reserve, its chunks
  * (pipelined, a few unanswered at once), one to commit and one to add.
  */
 export function createDebugPayloadProducer(options: ProducerOptions = {}): DebugPayloadProducer {
@@ -270,6 +271,8 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     createProducerRedis(settings.redisUrl, settings.enqueueTimeoutMs, {}, settings.redisCluster);
   const ownsRedis = givenRedis === undefined;
   const ledger = new AdmissionLedger(redis, settings.redisPrefix, settings.queueName);
+  /** The same connection as BullMQ sees it (its adapter), to add a job on it directly. */
+  const bullRedis = createIORedisClient(redis);
   const drops = new DropLog(logger);
   const stats: ProducerStats = {
     queued: 0,
@@ -391,29 +394,74 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     return reservation;
   };
 
+  const jobOptions = (payloadId: string): JobsOptions => ({
+    jobId: payloadId,
+    attempts: settings.attempts,
+    backoff: { type: 'exponential', delay: settings.backoffDelayMs, jitter: 0.5 },
+    removeOnComplete: true,
+    removeOnFail: false,
+  });
+
   /**
    * Reserves room and stores the bytes. A whole JSON string (small payloads) goes with its
-   * reservation in one pipeline; chunks (large payloads) only once reserved.
+   * reservation in one pipeline, and on a single Redis its job's add right behind it on the same
+   * connection (`added`): one round trip per enqueue instead of two. The add takes effect only
+   * once the bytes are committed, by BullMQ's deduplication: the job's deduplication key is set
+   * before the reservation (an add whose key exists is ignored) and deleted by the commit, and
+   * after the add. An add so skipped although the bytes were committed (their scripts were
+   * sent again after NOSCRIPT, behind it) is made again after. Chunks (large payloads) are
+   * stored only once reserved, and their job added after.
    */
   const reserveAndStore = async (
-    payloadId: string,
+    bullQueue: Queue,
+    data: ArchiveJobData,
     serialized: Extract<Serialized, { kind: 'whole' | 'chunks' }>,
     outcome: PayloadOutcome,
-  ): Promise<{ reservation: Reservation; stored: StoreOutcome | undefined }> => {
+  ): Promise<{ reservation: Reservation; stored: StoreOutcome | undefined; added: boolean }> => {
     const { bytes } = serialized;
+    const { payloadId } = data;
     if (serialized.kind === 'chunks') {
       const reservation = await reserve(payloadId, bytes, outcome);
-      if (!reservation.admitted) return { reservation, stored: undefined };
-      return { reservation, stored: await ledger.storeChunks(payloadId, serialized.chunks, bytes) };
+      if (!reservation.admitted) return { reservation, stored: undefined, added: false };
+      return {
+        reservation,
+        stored: await ledger.storeChunks(payloadId, serialized.chunks, bytes),
+        added: false,
+      };
     }
+    // On a Cluster a command can be redirected and sent again after the ones behind it.
+    const followUp: FollowUp | undefined = redis.isCluster
+      ? undefined
+      : {
+          skipKey: `${bullQueue.keys.de}:${payloadId}`,
+          send: () =>
+            new Job(
+              bullQueue,
+              ARCHIVE_JOB_NAME,
+              data,
+              { ...jobOptions(payloadId), deduplication: { id: payloadId, ttl: 1 } },
+              payloadId,
+            ).addJob(bullRedis),
+        };
     // Handing a whole JSON string to the socket encodes it, on the task's thread.
     const first = await budget.time(() =>
-      ledger.reserveAndStore(payloadId, serialized.json, bytes, reserveOptions(outcome)),
+      ledger.reserveAndStore(payloadId, serialized.json, bytes, reserveOptions(outcome), followUp),
     );
-    if (first.reservation.admitted) return first;
+    const committed = first.reservation.admitted && first.stored === 'stored';
+    const added = first.followUp === payloadId;
+    if (added && !committed) {
+      // The add ran after its skip key went although the payload was not committed: it was
+      // sent again after NOSCRIPT (Redis had forgotten BullMQ's scripts), behind the DEL.
+      await bullQueue.remove(payloadId).catch(() => 0);
+    }
+    if (first.reservation.admitted) return { ...first, added: added && committed };
     const reservation = await reserve(payloadId, bytes, outcome, first.reservation);
-    if (!reservation.admitted) return { reservation, stored: undefined };
-    return { reservation, stored: await ledger.storePayload(payloadId, serialized.json, bytes) };
+    if (!reservation.admitted) return { reservation, stored: undefined, added: false };
+    return {
+      reservation,
+      stored: await ledger.storePayload(payloadId, serialized.json, bytes),
+      added: false,
+    };
   };
 
   /**
@@ -454,12 +502,27 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
       taskId: meta.taskId,
       payloadId,
     });
+    const data: ArchiveJobData = {
+      payloadId,
+      key,
+      taskId: meta.taskId,
+      enqueuedAt: enqueuedAt.toISOString(),
+      jsonBytes: bytes,
+      ...(redaction === undefined ? {} : { redaction }),
+      ...(meta.integration === undefined ? {} : { integration: meta.integration }),
+      ...(meta.outcome === undefined ? {} : { outcome: meta.outcome }),
+    };
     let reserved = false;
     try {
       const bullQueue = await ready();
       // From here a failure releases the reservation, should Redis have made it (idempotent).
       reserved = true;
-      const { reservation, stored } = await reserveAndStore(payloadId, serialized, meta.outcome ?? 'unknown');
+      const { reservation, stored, added } = await reserveAndStore(
+        bullQueue,
+        data,
+        serialized,
+        meta.outcome ?? 'unknown',
+      );
       if (!reservation.admitted) {
         return drop(reservation.refusal === 'queue_full' ? 'queue_full' : 'queue_bytes_full', meta);
       }
@@ -475,25 +538,9 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
         await ledger.release(payloadId).catch(() => false);
         return drop('redis_unavailable', meta, 'the payload bytes did not all reach Redis');
       }
-      const data: ArchiveJobData = {
-        payloadId,
-        key,
-        taskId: meta.taskId,
-        enqueuedAt: enqueuedAt.toISOString(),
-        jsonBytes: bytes,
-        ...(redaction === undefined ? {} : { redaction }),
-        ...(meta.integration === undefined ? {} : { integration: meta.integration }),
-        ...(meta.outcome === undefined ? {} : { outcome: meta.outcome }),
-      };
       await Promise.all([
         evicting,
-        bullQueue.add(ARCHIVE_JOB_NAME, data, {
-          jobId: payloadId,
-          attempts: settings.attempts,
-          backoff: { type: 'exponential', delay: settings.backoffDelayMs, jitter: 0.5 },
-          removeOnComplete: true,
-          removeOnFail: false,
-        }),
+        added ? undefined : bullQueue.add(ARCHIVE_JOB_NAME, data, jobOptions(payloadId)),
       ]);
       stats.queued += 1;
       metrics?.enqueuedBytes.inc(bytes);

@@ -1,3 +1,4 @@
+import { createIORedisClient, Job, Queue } from 'bullmq';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import type { BurstConfig } from '../support/burst-protocol.ts';
@@ -7,7 +8,9 @@ import { exactSizePayload } from '../support/payloads.ts';
 import { listPayloadKeys } from '../support/s3-objects.ts';
 import { consumerTarget, uniqueQueueName, useTestServers } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
+import { AdmissionLedger } from '../../src/admission-ledger.ts';
 import { INCREMENTAL_THRESHOLD_CHARS } from '../../src/producer/producer.ts';
+import { createProducerRedis } from '../../src/redis-client.ts';
 
 const guard = useLeakGuard();
 const servers = useTestServers();
@@ -34,6 +37,136 @@ describe('admission policies', () => {
     expect(results.map((result) => result.status)).toEqual(['queued', 'queued', 'dropped', 'dropped']);
     expect(producer.stats().evicted).toBe(0);
     await producer.close();
+  });
+
+  it('stores a small payload and adds its job in one round trip, and adds none for one it refuses', async () => {
+    const queueName = uniqueQueueName('one-trip');
+    const redis = createProducerRedis(servers.redis.url, 2_000);
+    const producer = guard.producer({ redis, queueName, maxQueued: 3 });
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    try {
+      // The first enqueue makes the BullMQ Queue and loads the scripts.
+      const first = await producer.enqueue(payload(0), { taskId: 't0' });
+      // A round trip: writes to Redis with no reply read in between.
+      let trips = 0;
+      let replied = true;
+      const write = redis.stream.write.bind(redis.stream);
+      redis.stream.write = ((...args: Parameters<typeof write>) => {
+        if (replied) trips += 1;
+        replied = false;
+        return write(...args);
+      }) as typeof redis.stream.write;
+      redis.stream.prependListener('data', () => {
+        replied = true;
+      });
+      const results = [];
+      const tripsPerEnqueue = [];
+      for (let index = 1; index < 4; index += 1) {
+        trips = 0;
+        results.push(await producer.enqueue(payload(index), { taskId: `t${index}` }));
+        tripsPerEnqueue.push(trips);
+      }
+      expect([first, ...results].map((result) => result.status)).toEqual([
+        'queued',
+        'queued',
+        'queued',
+        'dropped',
+      ]);
+      expect(tripsPerEnqueue).toEqual([1, 1, 1]);
+      const queued = [first, ...results].flatMap((result) =>
+        result.status === 'queued' ? [result.payloadId] : [],
+      );
+      expect(await waitingIds(queueName)).toEqual(queued.sort());
+      expect(await inspector.usage()).toEqual({ payloads: 3, bytes: 3_000 });
+      // The key that made BullMQ skip the refused payload's add is gone with the round trip.
+      expect(await inspector.redis.keys(`${inspector.prefix}:${queueName}:de:*`)).toEqual([]);
+    } finally {
+      await inspector.close();
+      await producer.close();
+      redis.disconnect();
+    }
+  });
+
+  it('adds a job only for a stored payload when Redis has forgotten the scripts (SCRIPT FLUSH)', async () => {
+    const queueName = uniqueQueueName('script-flush');
+    const producer = guard.producer({ redisUrl: servers.redis.url, queueName, maxQueued: 3 });
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    const loaderName = uniqueQueueName('script-loader');
+    const loaderQueue = new Queue(loaderName, { connection: inspector.redis, prefix: inspector.prefix });
+    const loaderLedger = new AdmissionLedger(inspector.redis, inspector.prefix, loaderName);
+    const options = {
+      maxQueued: 100,
+      maxQueuedBytes: 1e6,
+      policy: 'drop-newest',
+      outcome: 'unknown',
+    } as const;
+    // After a flush the producer's script calls fail NOSCRIPT and are sent again after the
+    // commands behind them, unless another client loaded the script again first.
+    const flushThenLoad = async (which: 'bullmq' | 'ledger', index: number): Promise<void> => {
+      await inspector.redis.script('FLUSH');
+      if (which === 'bullmq') await loaderQueue.add('load', {}, { jobId: `load-${index}` });
+      else await loaderLedger.reserveAndStore(`load-${index}`, '{}', 2, options);
+    };
+    try {
+      const results = [await producer.enqueue(payload(0), { taskId: 't0' })];
+      const cases = ['bullmq', 'ledger', 'bullmq', 'ledger'] as const;
+      for (const [index, which] of cases.entries()) {
+        await flushThenLoad(which, index);
+        results.push(await producer.enqueue(payload(index + 1), { taskId: `t${index + 1}` }));
+      }
+      expect(results.map((result) => (result.status === 'queued' ? 'queued' : result.reason))).toEqual([
+        'queued',
+        'queued',
+        'queued',
+        'queue_full',
+        'queue_full',
+      ]);
+      const queued = results.flatMap((result) => (result.status === 'queued' ? [result.payloadId] : []));
+      expect(await waitingIds(queueName)).toEqual(queued.sort());
+      expect(await inspector.usage()).toEqual({ payloads: 3, bytes: 3_000 });
+    } finally {
+      await loaderQueue.close();
+      await inspector.close();
+      await producer.close();
+    }
+  });
+
+  it('skips the job of a payload whose bytes are not committed, in the same round trip', async () => {
+    const queueName = uniqueQueueName('uncommitted');
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    try {
+      await inspector.queue.waitUntilReady();
+      const options = {
+        maxQueued: 10,
+        maxQueuedBytes: 1e6,
+        policy: 'drop-newest',
+        outcome: 'unknown',
+      } as const;
+      const attempt = (payloadId: string, json: string, bytes: number) =>
+        inspector.ledger.reserveAndStore(payloadId, json, bytes, options, {
+          skipKey: `${inspector.queue.keys.de}:${payloadId}`,
+          send: () =>
+            new Job(
+              inspector.queue,
+              'archive',
+              { payloadId },
+              { jobId: payloadId, deduplication: { id: payloadId, ttl: 1 } },
+              payloadId,
+            ).addJob(createIORedisClient(inspector.redis)),
+        });
+      // Told more bytes than it sends, the commit finds the partial key short.
+      const short = await attempt('short', '{"a":1}', 8);
+      expect(short.stored).toBe('incomplete');
+      expect(short.followUp).not.toBe('short');
+      expect(await inspector.queue.getJob('short')).toBeUndefined();
+      const whole = await attempt('whole', '{"a":1}', 7);
+      expect(whole.stored).toBe('stored');
+      expect(whole.followUp).toBe('whole');
+      expect(await inspector.queue.getJobState('whole')).toBe('waiting');
+      expect(await inspector.redis.keys(`${inspector.prefix}:${queueName}:de:*`)).toEqual([]);
+    } finally {
+      await inspector.close();
+    }
   });
 
   it('drop-oldest evicts the oldest waiting payload, atomically with the bounds', async () => {
@@ -163,7 +296,11 @@ describe('admission policies', () => {
     const pending = producer.enqueue(payload(2), { taskId: 'admitted-later' });
     await new Promise((resolve) => setTimeout(resolve, 100));
     await inspector.ledger.release(first.payloadId);
-    expect((await pending).status).toBe('queued');
+    const later = await pending;
+    if (later.status !== 'queued') throw new Error(`admitted-later was dropped: ${later.reason}`);
+    // Refused in the round trip that would have added its job, then admitted: added after.
+    expect(await inspector.queue.getJobState(later.payloadId)).toBe('waiting');
+    expect(await inspector.redis.keys(`${inspector.prefix}:${queueName}:de:*`)).toEqual([]);
     await inspector.close();
     await producer.close();
   });
