@@ -308,18 +308,20 @@ export class AdmissionLedger {
   }
 
   /**
-   * Reserves and stores in one round trip (a pipeline: reserve, SET of the partial key, commit):
-   * for small payloads, where sending bytes that may be refused costs less than a second round
-   * trip. The commit moves the bytes only while the reservation holds, so a refused or evicted
-   * payload's bytes are deleted at once; a connection lost midway leaves at most a reservation
-   * (released by the producer, or by the reconciler) and a partial key that expires. Not a
-   * MULTI: that cost the producer 1.4x the CPU at 100 KB for no guarantee the commit lacks.
-   * Not three commands sent one after the other either: on a Cluster a command can be
-   * redirected and re-sent alone, so the commit could run before its SET (the cluster test
-   * caught it), where a pipeline goes to one node as a unit. They saved about 0.1 ms of the
-   * task's CPU per 100 KB enqueue on a standalone Redis, which benchmark 3 did not show.
-   * A `followUp` (the producer's BullMQ add) goes right behind it, skipped unless the bytes
-   * were committed.
+   * Reserves and stores in one round trip (reserve, SET of the partial key, commit): for small
+   * payloads, where sending bytes that may be refused costs less than a second round trip. The
+   * commit moves the bytes only while the reservation holds, so a refused or evicted payload's
+   * bytes are deleted at once; a connection lost midway leaves at most a reservation (released
+   * by the producer, or by the reconciler) and a partial key that expires. Not a MULTI: that
+   * cost the producer 1.4x the CPU at 100 KB for no guarantee the commit lacks.
+   *
+   * On a single Redis the three are sent one after the other on the connection, which runs
+   * them in that order; a `followUp` (the producer's BullMQ add) goes right behind them,
+   * skipped unless the bytes were committed. A pipeline cost the task more CPU (ioredis copies
+   * every script the client knows, BullMQ's too, into each pipeline, and joins the commands
+   * into one string). On a Cluster a command can be redirected and re-sent alone, after the
+   * ones behind it, so the commit could run before its SET (the cluster test caught it): there
+   * they go as a pipeline, which goes to one node as a unit, and take no follow-up.
    */
   async reserveAndStore(
     payloadId: string,
@@ -328,22 +330,27 @@ export class AdmissionLedger {
     options: ReserveOptions,
     followUp?: FollowUp,
   ): Promise<{ reservation: Reservation; stored: StoreOutcome; followUp?: unknown }> {
-    const pipeline = this.#redis.pipeline();
-    if (followUp !== undefined) pipeline.set(followUp.skipKey, 'uncommitted', 'PX', PARTIAL_TTL_MS);
-    const stored = pipeline
-      .debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options))
-      .set(this.partialKey(payloadId), json, 'PX', PARTIAL_TTL_MS)
-      .debugArchiverCommit(...this.#commitArgs(payloadId, bytes), followUp?.skipKey ?? '')
-      .exec();
-    // Sent behind the pipeline, not in it: a command with Buffer arguments (BullMQ's) makes
-    // ioredis write the whole pipeline as one Buffer, the JSON copied twice more.
-    const [replies, followed] = await Promise.all([
-      stored,
+    const redis = this.#redis;
+    if (redis.isCluster) {
+      if (followUp !== undefined) throw new Error('a follow-up needs a single Redis: commands run in order');
+      const replies = await redis
+        .pipeline()
+        .debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options))
+        .set(this.partialKey(payloadId), json, 'PX', PARTIAL_TTL_MS)
+        .debugArchiverCommit(...this.#commitArgs(payloadId, bytes))
+        .exec();
+      const [reserved, , committed] = checkReplies(replies, 3);
+      return { reservation: toReservation(reserved), stored: toStoreOutcome(committed) };
+    }
+    const skipKey = followUp?.skipKey;
+    const [, reserved, , committed, followed] = await Promise.all([
+      skipKey === undefined ? undefined : redis.set(skipKey, 'uncommitted', 'PX', PARTIAL_TTL_MS),
+      redis.debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options)),
+      redis.set(this.partialKey(payloadId), json, 'PX', PARTIAL_TTL_MS),
+      redis.debugArchiverCommit(...this.#commitArgs(payloadId, bytes), skipKey ?? ''),
       followUp?.send(),
-      followUp === undefined ? undefined : this.#redis.del(followUp.skipKey),
+      skipKey === undefined ? undefined : redis.del(skipKey),
     ]);
-    const count = followUp === undefined ? 3 : 4;
-    const [reserved, , committed] = checkReplies(replies, count).slice(count - 3);
     return { reservation: toReservation(reserved), stored: toStoreOutcome(committed), followUp: followed };
   }
 
