@@ -45,7 +45,7 @@ async function stringifyIncrementally(payload: BenchPayload): Promise<number> {
 
 interface Row {
   label: string;
-  path: 'one pipeline' | 'incremental';
+  path: 'one round trip' | 'incremental';
   wall: { enqueue: number; floor: number };
   cpu: { enqueue: number; floor: number };
   wallRatio: number;
@@ -93,7 +93,7 @@ await runBench('producer-cost', async (ctx) => {
     const payload = benchPayload(size);
     const path = jsonLengthExceeds(payload.value, INCREMENTAL_THRESHOLD_CHARS)
       ? 'incremental'
-      : 'one pipeline';
+      : 'one round trip';
     ctx.log(`enqueue vs floor: ${payload.label} (${path})`);
     let n = 0;
     const result = await compare(
@@ -182,7 +182,7 @@ await runBench('producer-cost', async (ctx) => {
     },
   ];
   const markdown = [
-    `One producer (its defaults, bounds raised and the CPU share off, so nothing is dropped: this is what one enqueue costs, and the CPU share of benchmark 4 decides how many may run) against a private redis-server on loopback; Redis round trip (PING) median ${fixed(rttMs * 1000, 0)} µs. "floor" = \`JSON.stringify\` + one \`SET\` of the same JSON with ioredis. Wall and CPU (process.cpuUsage, this process: includes ioredis and V8's helper threads) are medians per enqueue, ratios medians of interleaved rounds; Redis is flushed between samples. Stall = longest gap of a 1 ms timer during one call, worst of the runs. "path": payloads whose JSON is estimated at most ${fixed(INCREMENTAL_THRESHOLD_CHARS / 1024 / 1024, 0)} MiB are stringified in one go and reserved and stored in one pipeline (reserve script, SET of a partial key, commit script) with BullMQ's add right behind it: one round trip (two before 2026-11-24T19:35, the add sent after the pipeline's answer); larger ones are stringified incrementally (the event loop turns every 128 KiB), reserved, sent as a SET sized to the whole and SETRANGEs of 1 MiB and committed, then added.`,
+    `One producer (its defaults, bounds raised and the CPU share off, so nothing is dropped: this is what one enqueue costs, and the CPU share of benchmark 4 decides how many may run) against a private redis-server on loopback; Redis round trip (PING) median ${fixed(rttMs * 1000, 0)} µs. "floor" = \`JSON.stringify\` + one \`SET\` of the same JSON with ioredis. Wall and CPU (process.cpuUsage, this process: includes ioredis and V8's helper threads) are medians per enqueue, ratios medians of interleaved rounds; Redis is flushed between samples. Stall = longest gap of a 1 ms timer during one call, worst of the runs. "path": payloads whose JSON is estimated at most ${fixed(INCREMENTAL_THRESHOLD_CHARS / 1024 / 1024, 0)} MiB are stringified in one go, reserved, stored and added to BullMQ in one round trip (reserve script, SET of a partial key, commit script and BullMQ's add sent one after the other on the connection; before 2026-11-24T19:35 the first three were a pipeline and the add went after its answer, a second round trip); larger ones are stringified incrementally (the event loop turns every 128 KiB), reserved, sent as a SET sized to the whole and SETRANGEs of 1 MiB and committed, then added.`,
     '',
     table(
       [
