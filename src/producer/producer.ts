@@ -259,8 +259,8 @@ function uuidv7(msecs: number): string {
  * producers (a payload's bytes are written only under its reservation).
  *
  * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes one (reserve,
- * store and BullMQ's add in one pipeline); a larger one takes one to reserve, its chunks
- * (pipelined, a few unanswered at once), one to commit and one to add.
+ * store and BullMQ's add sent one after the other; two on a Cluster); a larger one takes one
+ * to reserve, its chunks (pipelined, a few unanswered at once), one to commit and one to add.
  */
 export function createDebugPayloadProducer(options: ProducerOptions = {}): DebugPayloadProducer {
   const { redis: givenRedis, logger = createDefaultLogger(), registry, ...tunables } = options;
@@ -404,8 +404,8 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
 
   /**
    * Reserves room and stores the bytes. A whole JSON string (small payloads) goes with its
-   * reservation in one pipeline, and on a single Redis its job's add right behind it on the same
-   * connection (`added`): one round trip per enqueue instead of two. The add takes effect only
+   * reservation in one round trip, and on a single Redis its job's add right behind them on the
+   * same connection (`added`): one round trip per enqueue instead of two. The add takes effect only
    * once the bytes are committed, by BullMQ's deduplication: the job's deduplication key is set
    * before the reservation (an add whose key exists is ignored) and deleted by the commit, and
    * after the add. An add so skipped although the bytes were committed (their scripts were
