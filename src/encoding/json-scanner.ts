@@ -32,8 +32,9 @@ export class MalformedJsonError extends Error {
   }
 }
 
-function isSpace(byte: number): boolean {
-  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+/** Whether a byte (or UTF-16 code unit) is JSON whitespace: space, tab, line feed, carriage return. */
+export function isJsonSpace(code: number): boolean {
+  return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
 }
 
 /** Whether a number or a literal (`true`, `false`, `null`) may start with `byte`. */
@@ -43,7 +44,21 @@ function startsScalar(byte: number): boolean {
 
 /** Where a string, number or literal ends: at a delimiter of the structure around it. */
 function endsScalar(byte: number): boolean {
-  return byte === 0x2c || byte === 0x5d || byte === 0x7d || isSpace(byte);
+  return byte === 0x2c || byte === 0x5d || byte === 0x7d || isJsonSpace(byte);
+}
+
+/** The first index from `from`, before `stop`, whose byte is not whitespace; else `stop`. */
+function pastSpace(window: Uint8Array, from: number, stop: number): number {
+  let index = from;
+  while (index < stop && isJsonSpace(window[index] ?? 0)) index += 1;
+  return index;
+}
+
+/** The first index from `from` whose byte ends a number or literal; else the window's length. */
+function scalarEndIn(window: Uint8Array, from: number): number {
+  let index = from;
+  while (index < window.length && !endsScalar(window[index] ?? 0)) index += 1;
+  return index;
 }
 
 /**
@@ -119,8 +134,7 @@ export class JsonScanner {
     let at = position;
     while (await this.#reach(at)) {
       const window = this.#window;
-      let index = at - this.#base;
-      while (index < window.length && isSpace(window[index] ?? 0)) index += 1;
+      const index = pastSpace(window, at - this.#base, window.length);
       at = this.#base + index;
       if (index < window.length) return at;
     }
@@ -146,11 +160,7 @@ export class JsonScanner {
     for (;;) {
       if (!(await this.#reach(at))) throw new MalformedJsonError('unterminated string', position);
       const found = this.#loops.stringEnd(this.#window, at - this.#base);
-      if (found >= 0) {
-        this.#lastStringStart = position;
-        this.#lastStringEnd = this.#base + found;
-        return this.#lastStringEnd;
-      }
+      if (found >= 0) return this.#keepString(position, this.#base + found);
       at = this.#base - found - 1;
     }
   }
@@ -174,6 +184,13 @@ export class JsonScanner {
     return -1;
   }
 
+  /** Keeps a string's end for the next stringEnd asked at its start; returns it. */
+  #keepString(start: number, end: number): number {
+    this.#lastStringStart = start;
+    this.#lastStringEnd = end;
+    return end;
+  }
+
   /**
    * `position` is at an array element: the end of the last of the elements from it, one after
    * another, that end by `limit`, and how many they are (none when the first does not). Stops
@@ -192,16 +209,12 @@ export class JsonScanner {
       const first = window[index] as number;
       let valueEnd: number;
       if (first === 0x7b || first === 0x5b) {
-        valueEnd = this.#loops.containerEnd(window, index, Math.min(window.length, stop + 1), 0).end;
+        valueEnd = this.#loops.containerEnd(window, index, stop, 0).end;
       } else if (first === QUOTE) {
         valueEnd = this.#loops.stringEnd(window, index + 1);
-        if (valueEnd >= 0) {
-          this.#lastStringStart = base + index;
-          this.#lastStringEnd = base + valueEnd;
-        }
+        if (valueEnd >= 0) this.#keepString(base + index, base + valueEnd);
       } else if (startsScalar(first)) {
-        valueEnd = index;
-        while (valueEnd < window.length && !endsScalar(window[valueEnd] ?? 0)) valueEnd += 1;
+        valueEnd = scalarEndIn(window, index);
         if (valueEnd === window.length) valueEnd = -1;
       } else {
         break;
@@ -209,11 +222,9 @@ export class JsonScanner {
       if (valueEnd < 0 || valueEnd > stop) break;
       end = base + valueEnd;
       count += 1;
-      index = valueEnd;
-      while (index < stop && isSpace(window[index] ?? 0)) index += 1;
+      index = pastSpace(window, valueEnd, stop);
       if (window[index] !== 0x2c) break;
-      index += 1;
-      while (index < stop && isSpace(window[index] ?? 0)) index += 1;
+      index = pastSpace(window, index + 1, stop);
     }
     return { end, count };
   }
@@ -223,8 +234,7 @@ export class JsonScanner {
     let at = position;
     while (await this.#reach(at)) {
       const window = this.#window;
-      let index = at - this.#base;
-      while (index < window.length && !endsScalar(window[index] ?? 0)) index += 1;
+      const index = scalarEndIn(window, at - this.#base);
       at = this.#base + index;
       if (index < window.length) return at;
     }

@@ -1,3 +1,4 @@
+import { isJsonSpace } from '../encoding/json-scanner.ts';
 import {
   normalizeName,
   sensitiveNameMatcher,
@@ -356,10 +357,6 @@ export class Redactor {
     this.#summary.byRule.json_body += 1;
     return JSON.stringify(redacted);
   }
-}
-
-function isJsonSpace(code: number): boolean {
-  return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
 }
 
 /**
