@@ -201,7 +201,7 @@ export type StoreOutcome = 'stored' | 'evicted' | 'incomplete';
  * comes in the same round trip, that must take effect only once the bytes are committed:
  * `skipKey` is a key whose existence makes it a no-op, set before the reservation and deleted
  * by the commit when it succeeds (and after the command in any case), and `send` sends it.
- * Only on a single Redis, where one connection runs commands in the order they are written.
+ * Sent only to a single Redis, where one connection runs commands in the order they are written.
  */
 export interface FollowUp {
   skipKey: string;
@@ -321,7 +321,8 @@ export class AdmissionLedger {
    * every script the client knows, BullMQ's too, into each pipeline, and joins the commands
    * into one string). On a Cluster a command can be redirected and re-sent alone, after the
    * ones behind it, so the commit could run before its SET (the cluster test caught it): there
-   * they go as a pipeline, which goes to one node as a unit, and take no follow-up.
+   * they go as a pipeline, which goes to one node as a unit, and the follow-up is not sent
+   * (`followUp` undefined in the result: the caller sends it once this resolves).
    */
   async reserveAndStore(
     payloadId: string,
@@ -332,7 +333,6 @@ export class AdmissionLedger {
   ): Promise<{ reservation: Reservation; stored: StoreOutcome; followUp?: unknown }> {
     const redis = this.#redis;
     if (redis.isCluster) {
-      if (followUp !== undefined) throw new Error('a follow-up needs a single Redis: commands run in order');
       const replies = await redis
         .pipeline()
         .debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options))

@@ -429,20 +429,17 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
         added: false,
       };
     }
-    // On a Cluster a command can be redirected and sent again after the ones behind it.
-    const followUp: FollowUp | undefined = redis.isCluster
-      ? undefined
-      : {
-          skipKey: `${bullQueue.keys.de}:${payloadId}`,
-          send: () =>
-            new Job(
-              bullQueue,
-              ARCHIVE_JOB_NAME,
-              data,
-              { ...jobOptions(payloadId), deduplication: { id: payloadId, ttl: 1 } },
-              payloadId,
-            ).addJob(bullRedis),
-        };
+    const followUp: FollowUp = {
+      skipKey: `${bullQueue.keys.de}:${payloadId}`,
+      send: () =>
+        new Job(
+          bullQueue,
+          ARCHIVE_JOB_NAME,
+          data,
+          { ...jobOptions(payloadId), deduplication: { id: payloadId, ttl: 1 } },
+          payloadId,
+        ).addJob(bullRedis),
+    };
     // Handing a whole JSON string to the socket encodes it, on the task's thread.
     const first = await budget.time(() =>
       ledger.reserveAndStore(payloadId, serialized.json, bytes, reserveOptions(outcome), followUp),
