@@ -10,13 +10,15 @@ import type { RedisClient } from './redis-client.ts';
  * Admission checks both bounds, picks any payloads to evict and reserves room in one Lua
  * script, so there is no check-then-add race. The bytes never pass through Lua: they are written
  * with plain SET/SETRANGE to the payload's partial key (`<payload key>:partial`, with a TTL), and
- * a small commit script renames it to the payload key only while the payload is still admitted
- * and its length is the reserved one, so a consumer never reads a partial payload and an
- * evicted or failed write leaves nothing the bounds do not count (what a dead producer leaves
- * expires, or goes with its entry when the reconciler forgets it).
+ * a script renames it to the payload key only while the payload is admitted and its length is
+ * the reserved one, so a consumer never reads a partial payload and a refused, evicted or
+ * failed write leaves nothing the bounds do not count (what a dead producer leaves expires, or
+ * goes with its entry when the reconciler forgets it).
  *
- * - Small payloads: reserve, SET and commit go in one pipeline (one round trip, run in order on
- *   one connection); the commit deletes the bytes of a refused or evicted payload at once.
+ * - Small payloads: SET, then one script that reserves and commits (or deletes the bytes when
+ *   refused), in one round trip. The script goes with EVAL, which never fails NOSCRIPT: with
+ *   EVALSHA, a script Redis has forgotten (SCRIPT FLUSH, a restart, a failover) is sent again
+ *   by ioredis after the commands behind it, so what follows it could run before it.
  * - Large ones: reserve first, so a full queue costs one small round trip, not a megabyte
  *   upload; then SET + SETRANGEs of about 1 MiB, then the commit.
  *
@@ -27,6 +29,13 @@ import type { RedisClient } from './redis-client.ts';
 /** What the producer does when admitting a payload would pass a bound. */
 export type AdmissionPolicy = 'drop-newest' | 'drop-oldest' | 'wait';
 export type PayloadOutcome = 'failed' | 'succeeded' | 'unknown';
+
+/**
+ * TTL of the key that holds back a follow-up of a payload not stored: it must outlive the
+ * follow-up's run, one command behind (more if BullMQ's script is sent again after NOSCRIPT),
+ * and is deleted once the follow-up has answered.
+ */
+const SKIP_KEY_TTL_MS = 60_000;
 
 // KEYS: admitted, bytes, succeeded, unknown, failed, evicted. ARGV[1] is the payload key prefix.
 const forget = `
@@ -45,50 +54,82 @@ end
 
 // ARGV: payload key prefix, id, bytes, now, maxQueued, maxQueuedBytes, outcome, evictable
 // outcomes (comma-separated, least valuable first). Evicts at most 16 payloads per outcome.
-const reserveScript = `${forget}
-local id, bytes, now = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local maxQueued, maxBytes = tonumber(ARGV[5]), tonumber(ARGV[6])
-local count = redis.call('HLEN', KEYS[1])
-local queued = tonumber(redis.call('GET', KEYS[2]) or '0')
-local function over(c, q) return c + 1 > maxQueued or q + bytes > maxBytes end
-local byOutcome = { succeeded = KEYS[3], unknown = KEYS[4], failed = KEYS[5] }
-local victims = {}
-if over(count, queued) then
-  local c, q = count, queued
-  for outcome in string.gmatch(ARGV[8], '[^,]+') do
-    if not over(c, q) then break end
-    for _, victim in ipairs(redis.call('ZRANGE', byOutcome[outcome], 0, 15)) do
+// Returns { 0, evicted ids... } when admitted, { 1 } when the queue is full, { 2 } when its
+// bytes would pass the bound.
+const reserveFunction = `${forget}
+local function reserve()
+  local id, bytes, now = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+  local maxQueued, maxBytes = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local count = redis.call('HLEN', KEYS[1])
+  local queued = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local function over(c, q) return c + 1 > maxQueued or q + bytes > maxBytes end
+  local byOutcome = { succeeded = KEYS[3], unknown = KEYS[4], failed = KEYS[5] }
+  local victims = {}
+  if over(count, queued) then
+    local c, q = count, queued
+    for outcome in string.gmatch(ARGV[8], '[^,]+') do
       if not over(c, q) then break end
-      local entry = redis.call('HGET', KEYS[1], victim)
-      if entry then
-        c = c - 1
-        q = q - tonumber(string.match(entry, '^(%d+)'))
-        table.insert(victims, victim)
+      for _, victim in ipairs(redis.call('ZRANGE', byOutcome[outcome], 0, 15)) do
+        if not over(c, q) then break end
+        local entry = redis.call('HGET', KEYS[1], victim)
+        if entry then
+          c = c - 1
+          q = q - tonumber(string.match(entry, '^(%d+)'))
+          table.insert(victims, victim)
+        end
       end
     end
+    if over(c, q) then
+      if count + 1 > maxQueued then return { 1 } end
+      return { 2 }
+    end
+    for _, victim in ipairs(victims) do
+      forget(victim)
+      redis.call('SADD', KEYS[6], victim)
+    end
   end
-  if over(c, q) then
-    if count + 1 > maxQueued then return { 1 } end
-    return { 2 }
-  end
-  for _, victim in ipairs(victims) do
-    forget(victim)
-    redis.call('SADD', KEYS[6], victim)
-  end
+  redis.call('HSET', KEYS[1], id, ARGV[3] .. '|' .. now)
+  redis.call('INCRBY', KEYS[2], ARGV[3])
+  redis.call('ZADD', byOutcome[ARGV[7]], now, id)
+  local reply = { 0 }
+  for _, victim in ipairs(victims) do table.insert(reply, victim) end
+  return reply
 end
-redis.call('HSET', KEYS[1], id, ARGV[3] .. '|' .. now)
-redis.call('INCRBY', KEYS[2], ARGV[3])
-redis.call('ZADD', byOutcome[ARGV[7]], now, id)
-local reply = { 0 }
-for _, victim in ipairs(victims) do table.insert(reply, victim) end
-return reply
 `;
 
-// ARGV: payload key prefix, id, bytes, and optionally a key to delete once committed (what
-// holds back a follow-up). Moves the payload's partial key to its payload key, only while it
-// is still admitted (one evicted between its reservation and this call must not leave bytes
-// the bounds do not count) and only when all its bytes arrived. Returns 1 when committed, 0
-// when no longer admitted, -1 when the partial key is not `bytes` long.
+const reserveScript = `${reserveFunction}
+return reserve()
+`;
+
+// ARGV: as reserveScript's, then a key to set when the payload is not stored ('' for none:
+// what holds back a follow-up). Reserves and, when admitted, moves the payload's partial key
+// to its payload key if it is \`bytes\` long; a partial key not moved is deleted. Returns
+// { stored, reservation }: stored 1 when moved, -1 when the partial key is not \`bytes\` long
+// (the reservation is kept, for the caller to release), 0 when refused; reservation as
+// reserveScript's reply.
+const reserveAndCommitScript = `${reserveFunction}
+local reservation = reserve()
+local partial, key = ARGV[1] .. ARGV[2] .. ':partial', ARGV[1] .. ARGV[2]
+local stored = 0
+if reservation[1] == 0 then
+  stored = -1
+  if redis.call('STRLEN', partial) == tonumber(ARGV[3]) then
+    redis.call('RENAME', partial, key)
+    redis.call('PERSIST', key)
+    stored = 1
+  end
+end
+if stored ~= 1 then
+  redis.call('DEL', partial)
+  if ARGV[9] ~= '' then redis.call('SET', ARGV[9], 'not stored', 'PX', ${SKIP_KEY_TTL_MS}) end
+end
+return { stored, reservation }
+`;
+
+// ARGV: payload key prefix, id, bytes. Moves the payload's partial key to its payload key, only
+// while it is still admitted (one evicted between its reservation and this call must not leave
+// bytes the bounds do not count) and only when all its bytes arrived. Returns 1 when committed,
+// 0 when no longer admitted, -1 when the partial key is not `bytes` long.
 const commitScript = `
 local partial = ARGV[1] .. ARGV[2] .. ':partial'
 if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then
@@ -101,7 +142,6 @@ if redis.call('STRLEN', partial) ~= tonumber(ARGV[3]) then
 end
 redis.call('RENAME', partial, ARGV[1] .. ARGV[2])
 redis.call('PERSIST', ARGV[1] .. ARGV[2])
-if ARGV[4] and ARGV[4] ~= '' then redis.call('DEL', ARGV[4]) end
 return 1
 `;
 
@@ -197,10 +237,10 @@ export interface ReserveOptions {
 export type StoreOutcome = 'stored' | 'evicted' | 'incomplete';
 
 /**
- * A command sent right behind a reservation and its bytes, on the same connection, so its reply
- * comes in the same round trip, that must take effect only once the bytes are committed:
- * `skipKey` is a key whose existence makes it a no-op, set before the reservation and deleted
- * by the commit when it succeeds (and after the command in any case), and `send` sends it.
+ * A command sent right behind a small payload's reservation and bytes, on the same connection,
+ * so its reply comes in the same round trip, that must take effect only when the bytes were
+ * stored: `skipKey` is a key whose existence makes it a no-op, which the reservation's script
+ * sets when it does not store them (deleted once the command has answered), and `send` sends it.
  * Sent only to a single Redis, where one connection runs commands in the order they are written.
  */
 export interface FollowUp {
@@ -221,6 +261,12 @@ function toReservation(reply: unknown): Reservation {
   if (code === 1) return { admitted: false, refusal: 'queue_full' };
   if (code === 2) return { admitted: false, refusal: 'bytes_full' };
   return { admitted: true, evicted: evicted.map(String) };
+}
+
+/** reserveAndCommitScript's reply. */
+function toStored(reply: unknown): { reservation: Reservation; stored: StoreOutcome } {
+  const [stored, reserved] = reply as [number, unknown];
+  return { reservation: toReservation(reserved), stored: stored === 1 ? 'stored' : 'incomplete' };
 }
 
 function toStoreOutcome(reply: unknown): StoreOutcome {
@@ -308,21 +354,20 @@ export class AdmissionLedger {
   }
 
   /**
-   * Reserves and stores in one round trip (reserve, SET of the partial key, commit): for small
-   * payloads, where sending bytes that may be refused costs less than a second round trip. The
-   * commit moves the bytes only while the reservation holds, so a refused or evicted payload's
-   * bytes are deleted at once; a connection lost midway leaves at most a reservation (released
-   * by the producer, or by the reconciler) and a partial key that expires. Not a MULTI: that
-   * cost the producer 1.4x the CPU at 100 KB for no guarantee the commit lacks.
+   * Stores, then reserves and commits, in one round trip: for small payloads, where sending
+   * bytes that may be refused costs less than a second round trip. A plain SET writes the bytes
+   * to the partial key, and one script (reserveAndCommitScript, with EVAL) reserves room and
+   * moves them to the payload key, or deletes them when refused. A connection lost midway
+   * leaves at most a partial key that expires, or a reservation with its bytes (released by the
+   * producer, or by the reconciler once its job is found missing).
    *
-   * On a single Redis the three are sent one after the other on the connection, which runs
-   * them in that order; a `followUp` (the producer's BullMQ add) goes right behind them,
-   * skipped unless the bytes were committed. A pipeline cost the task more CPU (ioredis copies
-   * every script the client knows, BullMQ's too, into each pipeline, and joins the commands
-   * into one string). On a Cluster a command can be redirected and re-sent alone, after the
-   * ones behind it, so the commit could run before its SET (the cluster test caught it): there
-   * they go as a pipeline, which goes to one node as a unit, and the follow-up is not sent
-   * (`followUp` undefined in the result: the caller sends it once this resolves).
+   * On a single Redis a `followUp` (the producer's BullMQ add) is written right behind them on
+   * the connection, which runs them in that order: a no-op unless the bytes were stored, since
+   * the script sets its skip key otherwise (deleted once the follow-up has answered: a second
+   * round trip for a refused payload only). On a Cluster a command can be redirected and sent
+   * again after the ones behind it: there the two go as a pipeline, which goes to one node as a
+   * unit, and the follow-up is not sent (`followUp` undefined in the result: the caller sends
+   * it once this resolves).
    */
   async reserveAndStore(
     payloadId: string,
@@ -332,26 +377,26 @@ export class AdmissionLedger {
     followUp?: FollowUp,
   ): Promise<{ reservation: Reservation; stored: StoreOutcome; followUp?: unknown }> {
     const redis = this.#redis;
+    const partialKey = this.partialKey(payloadId);
+    const reserveArgs = this.#reserveArgs(payloadId, bytes, options);
     if (redis.isCluster) {
       const replies = await redis
         .pipeline()
-        .debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options))
-        .set(this.partialKey(payloadId), json, 'PX', PARTIAL_TTL_MS)
-        .debugArchiverCommit(...this.#commitArgs(payloadId, bytes))
+        .set(partialKey, json, 'PX', PARTIAL_TTL_MS)
+        .eval(reserveAndCommitScript, this.#keys.length, ...reserveArgs, '')
         .exec();
-      const [reserved, , committed] = checkReplies(replies, 3);
-      return { reservation: toReservation(reserved), stored: toStoreOutcome(committed) };
+      const [, reply] = checkReplies(replies, 2);
+      return toStored(reply);
     }
     const skipKey = followUp?.skipKey;
-    const [, reserved, , committed, followed] = await Promise.all([
-      skipKey === undefined ? undefined : redis.set(skipKey, 'uncommitted', 'PX', PARTIAL_TTL_MS),
-      redis.debugArchiverReserve(...this.#reserveArgs(payloadId, bytes, options)),
-      redis.set(this.partialKey(payloadId), json, 'PX', PARTIAL_TTL_MS),
-      redis.debugArchiverCommit(...this.#commitArgs(payloadId, bytes), skipKey ?? ''),
+    const [, reply, followed] = await Promise.all([
+      redis.set(partialKey, json, 'PX', PARTIAL_TTL_MS),
+      redis.eval(reserveAndCommitScript, this.#keys.length, ...reserveArgs, skipKey ?? ''),
       followUp?.send(),
-      skipKey === undefined ? undefined : redis.del(skipKey),
     ]);
-    return { reservation: toReservation(reserved), stored: toStoreOutcome(committed), followUp: followed };
+    const result = toStored(reply);
+    if (result.stored !== 'stored' && skipKey !== undefined) await redis.del(skipKey);
+    return { ...result, followUp: followed };
   }
 
   /** Stores the JSON of a payload that holds a reservation, in one round trip (SET + commit). */

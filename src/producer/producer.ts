@@ -258,9 +258,11 @@ function uuidv7(msecs: number): string {
  * is synchronous, so there is one); Redis holds at most `maxQueuedBytes` across all
  * producers (a payload's bytes are written only under its reservation).
  *
- * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes one (reserve,
- * store and BullMQ's add sent one after the other; two on a Cluster); a larger one takes one
- * to reserve, its chunks (pipelined, a few unanswered at once), one to commit and one to add.
+ * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes one (its bytes,
+ * the script that reserves and commits them, and BullMQ's add, sent one after the other; a
+ * refused payload a second, to delete what held back its add; two on a Cluster); a larger one
+ * takes one to reserve, its chunks (pipelined, a few unanswered at once), one to commit and
+ * one to add.
  */
 export function createDebugPayloadProducer(options: ProducerOptions = {}): DebugPayloadProducer {
   const { redis: givenRedis, logger = createDefaultLogger(), registry, ...tunables } = options;
@@ -403,14 +405,13 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   });
 
   /**
-   * Reserves room and stores the bytes. A whole JSON string (small payloads) goes with its
-   * reservation in one round trip, and on a single Redis its job's add right behind them on the
-   * same connection (`added`): one round trip per enqueue instead of two. The add takes effect only
-   * once the bytes are committed, by BullMQ's deduplication: the job's deduplication key is set
-   * before the reservation (an add whose key exists is ignored) and deleted by the commit, and
-   * after the add. An add so skipped although the bytes were committed (their scripts were
-   * sent again after NOSCRIPT, behind it) is made again after. Chunks (large payloads) are
-   * stored only once reserved, and their job added after.
+   * Reserves room and stores the bytes. A whole JSON string (small payloads) is reserved and
+   * stored by one command, and on a single Redis its job's add goes right behind it on the same
+   * connection (`added`): one round trip per enqueue instead of two. The add takes effect only
+   * when the bytes were stored, by BullMQ's deduplication: when the reservation's script does
+   * not store them it sets the job's deduplication key (an add whose key exists is ignored),
+   * deleted once the add has answered. Chunks (large payloads) are stored only once reserved,
+   * and their job added after.
    */
   const reserveAndStore = async (
     bullQueue: Queue,
@@ -444,14 +445,8 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     const first = await budget.time(() =>
       ledger.reserveAndStore(payloadId, serialized.json, bytes, reserveOptions(outcome), followUp),
     );
-    const committed = first.reservation.admitted && first.stored === 'stored';
     const added = first.followUp === payloadId;
-    if (added && !committed) {
-      // The add ran after its skip key went although the payload was not committed: it was
-      // sent again after NOSCRIPT (Redis had forgotten BullMQ's scripts), behind the DEL.
-      await bullQueue.remove(payloadId).catch(() => 0);
-    }
-    if (first.reservation.admitted) return { ...first, added: added && committed };
+    if (first.reservation.admitted) return { ...first, added };
     const reservation = await reserve(payloadId, bytes, outcome, first.reservation);
     if (!reservation.admitted) return { reservation, stored: undefined, added: false };
     return {
