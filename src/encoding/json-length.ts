@@ -6,14 +6,14 @@ interface RawJsonAware {
 export const isRawJson = (JSON as RawJsonAware).isRawJSON ?? (() => false);
 
 /**
- * True when the JSON of `root` is probably over `limit` characters: string lengths, key
- * lengths and a few characters per other node, counted until the limit is passed, so the cost
- * is bounded by `limit` whatever the size of `root`. A heuristic (escapes and number digits are
- * not counted exactly) used only to choose how to stringify, never to enforce a bound. It reads
- * properties as `JSON.stringify` does (getters run), calls no toJSON, and stops on cycles since
- * every node adds to the count.
+ * About how many characters the JSON of `root` has: string lengths, key lengths and a few
+ * characters per other node, counted until `limit` is passed (the count so far is returned
+ * then, over `limit`), so the cost is bounded by `limit` whatever the size of `root`. A
+ * heuristic (escapes and number digits are not counted exactly) used only to choose how to
+ * stringify, never to enforce a bound. It reads properties as `JSON.stringify` does (getters
+ * run), calls no toJSON, and stops on cycles since every node adds to the count.
  */
-export function jsonLengthExceeds(root: unknown, limit: number): boolean {
+export function jsonLengthEstimate(root: unknown, limit: number): number {
   let size = 0;
   const stack: unknown[] = [root];
   while (stack.length > 0) {
@@ -40,7 +40,12 @@ export function jsonLengthExceeds(root: unknown, limit: number): boolean {
         stack.push(record[key]);
       }
     }
-    if (size > limit) return true;
+    if (size > limit) return size;
   }
-  return false;
+  return size;
+}
+
+/** True when the JSON of `root` is probably over `limit` characters (jsonLengthEstimate). */
+export function jsonLengthExceeds(root: unknown, limit: number): boolean {
+  return jsonLengthEstimate(root, limit) > limit;
 }

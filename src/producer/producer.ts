@@ -192,6 +192,11 @@ export async function serializeInChunks(
   }
 }
 
+/**
+ * The slices of serializeInChunks: `slice` runs synchronously until YIELD_CHARS more characters
+ * are made or the JSON ends, and only the loop around it awaits. The same loop inside the async
+ * function took 1.1x the time (10 MB of recorded traffic, interleaved).
+ */
 async function serializeSlices(
   payload: unknown,
   maxBytes: number,
@@ -202,7 +207,6 @@ async function serializeSlices(
   let bytes = 0;
   let pending: string[] = [];
   let pendingChars = 0;
-  let sinceTurn = 0;
   // jsonPieces yields whole JSON text: a surrogate pair is never split between two pieces.
   const flush = (): boolean => {
     const chunk = utf8Concat(pending);
@@ -213,27 +217,34 @@ async function serializeSlices(
     pendingChars = 0;
     return true;
   };
-  try {
-    for (const piece of jsonPieces(payload)) {
-      if (!take(piece.length)) return { kind: 'refused', reason: 'producer_busy' };
-      pending.push(piece);
-      pendingChars += piece.length;
-      sinceTurn += piece.length;
-      if (pendingChars >= CHUNK_BYTES) {
-        if (!flush()) return { kind: 'refused', reason: 'producer_busy' };
-        if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
+  const pieces = jsonPieces(payload);
+  /** Undefined when there is more to make after a turn. */
+  const slice = (): Serialized | undefined => {
+    let sliced = 0;
+    try {
+      for (let next = pieces.next(); next.done !== true; next = pieces.next()) {
+        const piece = next.value;
+        if (!take(piece.length)) return { kind: 'refused', reason: 'producer_busy' };
+        pending.push(piece);
+        pendingChars += piece.length;
+        sliced += piece.length;
+        if (pendingChars >= CHUNK_BYTES) {
+          if (!flush()) return { kind: 'refused', reason: 'producer_busy' };
+          if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
+        }
+        if (sliced >= YIELD_CHARS) return undefined;
       }
-      if (sinceTurn >= YIELD_CHARS) {
-        sinceTurn = 0;
-        await turn();
-      }
+    } catch {
+      return { kind: 'refused', reason: 'not_serializable' };
     }
-  } catch {
-    return { kind: 'refused', reason: 'not_serializable' };
+    if (pendingChars > 0 && !flush()) return { kind: 'refused', reason: 'producer_busy' };
+    if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
+    return { kind: 'chunks', chunks, bytes };
+  };
+  for (let done = slice(); ; done = slice()) {
+    if (done !== undefined) return done;
+    await turn();
   }
-  if (pendingChars > 0 && !flush()) return { kind: 'refused', reason: 'producer_busy' };
-  if (bytes > maxBytes) return { kind: 'refused', reason: 'payload_too_large' };
-  return { kind: 'chunks', chunks, bytes };
 }
 
 /**

@@ -27,6 +27,33 @@ function oddValues(): Record<string, unknown> {
   };
 }
 
+/**
+ * A long array of small elements of every kind JSON.stringify treats in its own way, with holes,
+ * elements whose toJSON is given their index, and elements too big for a run between them.
+ */
+function mixedElements(): unknown[] {
+  const kinds: ((index: number) => unknown)[] = [
+    (index) => index,
+    (index) => `line ${index} "quoted" \\ é🎉\ud800`,
+    () => null,
+    () => undefined,
+    () => () => 1,
+    () => Symbol('s'),
+    (index) => new Date(index * 1_000),
+    () => [new Number(3), new String('s'), new Boolean(false)],
+    (index) => ({ index, nested: [index, { deep: 'x'.repeat(index % 50) }], skipped: undefined }),
+    () => NaN,
+    (index) => ({ toJSON: (key: string) => `element ${index} under key ${key}` }),
+  ];
+  const list: unknown[] = [];
+  for (let index = 0; index < 5_000; index += 1) {
+    if (index % 7 === 3) continue; // a hole
+    list[index] = index % 997 === 500 ? big : kinds[index % kinds.length]?.(index);
+  }
+  list.length = 5_001;
+  return list;
+}
+
 const cases: [name: string, value: unknown][] = [
   ['odd values', oddValues()],
   ['odd values in an array', [oddValues(), oddValues()]],
@@ -35,6 +62,7 @@ const cases: [name: string, value: unknown][] = [
     'many small elements',
     Array.from({ length: 2_000 }, (_, index) => ({ index, text: big.slice(0, index) })),
   ],
+  ['small elements of every kind, in runs and between them', mixedElements()],
   ['a big string', big.repeat(3)],
   ['a number', 42],
   ['null', null],
@@ -53,6 +81,32 @@ describe('jsonPieces (the producer incremental stringify)', () => {
     const pieces = [...jsonPieces(value)];
     expect(pieces.length).toBeGreaterThan(20);
     expect(Math.max(...pieces.map((piece) => piece.length))).toBeLessThanOrEqual(LEAF_CHARS);
+  });
+
+  it('stringifies a long array of small elements in runs of at most LEAF_CHARS, not one by one', () => {
+    const lines: unknown[] = Array.from(
+      { length: 20_000 },
+      (_, index) => `log line ${index} ${'x'.repeat(index % 200)}`,
+    );
+    // An element of small strings too big for a run is walked, not made one piece.
+    lines[10_000] = Array.from({ length: 2_000 }, () => 'y'.repeat(100));
+    const pieces = [...jsonPieces({ big, lines })];
+    expect(pieces.join('')).toBe(JSON.stringify({ big, lines }));
+    expect(pieces.length).toBeLessThan(lines.length / 100);
+    expect(Math.max(...pieces.map((piece) => piece.length))).toBeLessThanOrEqual(LEAF_CHARS + 32);
+  });
+
+  it("gives BigInt's toJSON the element's own index in a walked array", () => {
+    const prototype = BigInt.prototype as { toJSON?: (key: string) => string };
+    prototype.toJSON = function (this: bigint, key: string) {
+      return `${String(this)} at ${key}`;
+    };
+    try {
+      const value = [big, 1, 2n, 3, 4n, big, 5n];
+      expect([...jsonPieces(value)].join('')).toBe(JSON.stringify(value));
+    } finally {
+      delete prototype.toJSON;
+    }
   });
 
   function cyclicInsideBig(): unknown {
