@@ -80,6 +80,12 @@ export const defaults = {
   concurrency: 4,
   /** Sockets the S3 client may open; the SDK's default of 50 queues uploads in memory. */
   maxSockets: 512,
+  /**
+   * Sign upload bodies over HTTPS (a SHA-256 of every body on the event loop). Off, as other
+   * AWS SDKs have it over HTTPS: S3 verifies the body by its signed CRC-32 checksum. For a
+   * bucket policy or an S3-compatible service that refuses `UNSIGNED-PAYLOAD`.
+   */
+  s3SignPayload: false,
   /** zlib level for the gzip layer: 1 is fastest, 9 smallest. */
   gzipLevel: 6,
   /**
@@ -227,6 +233,7 @@ export const consumerSchema = sharedSchema.extend({
   region: z.string().min(1).default(defaults.region),
   concurrency: whole(1, 256).default(defaults.concurrency),
   maxSockets: whole(1, 65_536).default(defaults.maxSockets),
+  s3SignPayload: flag.default(defaults.s3SignPayload),
   gzipLevel: whole(1, 9).default(defaults.gzipLevel),
   gzipParallelism: whole(1, 64).default(defaults.gzipParallelism),
   partSizeBytes: whole(5 * MiB, 5 * 1024 * MiB).default(defaults.partSizeBytes),
@@ -293,6 +300,7 @@ export const environmentVariables = {
   region: 'AWS_REGION',
   concurrency: 'DEBUG_ARCHIVE_CONCURRENCY',
   maxSockets: 'DEBUG_ARCHIVE_MAX_SOCKETS',
+  s3SignPayload: 'DEBUG_ARCHIVE_S3_SIGN_PAYLOAD',
   gzipLevel: 'DEBUG_ARCHIVE_GZIP_LEVEL',
   gzipParallelism: 'DEBUG_ARCHIVE_GZIP_PARALLELISM',
   partSizeBytes: 'DEBUG_ARCHIVE_PART_SIZE_BYTES',

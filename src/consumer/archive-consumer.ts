@@ -128,6 +128,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
         maxSockets: settings.maxSockets,
         credentials,
         agents,
+        signPayload: settings.s3SignPayload,
       });
       releases.push(() => {
         made.destroy();

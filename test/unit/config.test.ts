@@ -37,6 +37,7 @@ describe('configuration', () => {
       DEBUG_ARCHIVE_CONCURRENCY: '8',
       DEBUG_ARCHIVE_MAX_SOCKETS: '2048',
       DEBUG_ARCHIVE_GZIP_LEVEL: '1',
+      DEBUG_ARCHIVE_S3_SIGN_PAYLOAD: 'true',
     });
     expect(settings).toMatchObject({
       redisUrl: 'rediss://user:secret@redis.internal:6380/2',
@@ -47,6 +48,7 @@ describe('configuration', () => {
       concurrency: 8,
       maxSockets: 2048,
       gzipLevel: 1,
+      s3SignPayload: true,
     });
   });
 
