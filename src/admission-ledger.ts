@@ -103,8 +103,8 @@ return reserve()
 
 // ARGV: as reserveScript's, then a key to set when the payload is not stored ('' for none:
 // what holds back a follow-up). Reserves and, when admitted, moves the payload's partial key
-// to its payload key if it is \`bytes\` long; a partial key not moved is deleted. Returns
-// { stored, reservation }: stored 1 when moved, -1 when the partial key is not \`bytes\` long
+// to its payload key if it is `bytes` long; a partial key not moved is deleted. Returns
+// { stored, reservation }: stored 1 when moved, -1 when the partial key is not `bytes` long
 // (the reservation is kept, for the caller to release), 0 when refused; reservation as
 // reserveScript's reply.
 const reserveAndCommitScript = `${reserveFunction}
@@ -361,10 +361,12 @@ export class AdmissionLedger {
    * leaves at most a partial key that expires, or a reservation with its bytes (released by the
    * producer, or by the reconciler once its job is found missing).
    *
-   * On a single Redis a `followUp` (the producer's BullMQ add) is written right behind them on
-   * the connection, which runs them in that order: a no-op unless the bytes were stored, since
-   * the script sets its skip key otherwise (deleted once the follow-up has answered: a second
-   * round trip for a refused payload only). On a Cluster a command can be redirected and sent
+   * On a single Redis they are sent one after the other on the connection, which runs them in
+   * that order (a pipeline cost the task more CPU: ioredis copies every script the client
+   * knows, BullMQ's too, into each pipeline), and a `followUp` (the producer's BullMQ add) is
+   * written right behind them: a no-op unless the bytes were stored, since the script sets its
+   * skip key otherwise (deleted once the follow-up has answered: a second round trip for a
+   * refused payload only). On a Cluster a command can be redirected and sent
    * again after the ones behind it: there the two go as a pipeline, which goes to one node as a
    * unit, and the follow-up is not sent (`followUp` undefined in the result: the caller sends
    * it once this resolves).

@@ -267,7 +267,8 @@ function uuidv7(msecs: number): string {
  * of them at once, plus the piece each incremental serialisation is making (about 64 KiB,
  * or one string of the payload) and the string of the one-go serialisation under way (it
  * is synchronous, so there is one); Redis holds at most `maxQueuedBytes` across all
- * producers (a payload's bytes are written only under its reservation).
+ * producers (a payload's bytes are kept only under its reservation: a small payload's, sent
+ * with it, are deleted in the step that refuses it).
  *
  * Round trips per enqueue: a payload under INCREMENTAL_THRESHOLD_CHARS takes one (its bytes,
  * the script that reserves and commits them, and BullMQ's add, sent one after the other; a
