@@ -417,9 +417,9 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
   });
 
   /**
-   * Reserves room and stores the bytes. A whole JSON string (small payloads) is reserved and
-   * stored by one command, and on a single Redis its job's add goes right behind it on the same
-   * connection (`added`): one round trip per enqueue instead of two. The add takes effect only
+   * Reserves room and stores the bytes. A whole JSON string (small payloads) is sent with the
+   * script that reserves and commits it, and on a single Redis its job's add goes right behind
+   * them on the same connection (`added`): one round trip per enqueue instead of two. The add takes effect only
    * when the bytes were stored, by BullMQ's deduplication: when the reservation's script does
    * not store them it sets the job's deduplication key (an add whose key exists is ignored),
    * deleted once the add has answered. Chunks (large payloads) are stored only once reserved,
