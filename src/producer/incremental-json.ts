@@ -98,12 +98,9 @@ function* serialize(
     for (let index = 0; index < length; index += 1) {
       const element = list[index];
       if (keyFree(element)) {
-        let chars = jsonLengthEstimate(element, LEAF_CHARS - runChars) + 1;
-        if (runChars + chars > LEAF_CHARS && run.length > 0) {
-          yield takeRun();
-          chars = jsonLengthEstimate(element, LEAF_CHARS) + 1;
-        }
+        const chars = jsonLengthEstimate(element, LEAF_CHARS) + 1;
         if (chars <= LEAF_CHARS) {
+          if (runChars + chars > LEAF_CHARS) yield takeRun();
           run.push(element);
           runChars += chars;
           continue;
