@@ -36,7 +36,11 @@ const RECONCILE_GRACE_MS = 5 * 60_000;
 export interface ArchiveConsumerOptions extends Partial<ConsumerSettings> {
   /** The bucket objects go to. */
   bucket: string;
-  /** A live S3 client to use; the caller keeps owning it. */
+  /**
+   * A live S3 client to use; the caller keeps owning it. Made by createS3Client, its requests
+   * for a job are aborted with the job (past the drain deadline, say); with another client,
+   * lib-storage's PutObject, which takes no signal, runs on until that client's timeouts.
+   */
   s3?: S3Client;
   /** Credentials for the S3 client the consumer makes; default: the SDK's chain. */
   credentials?: S3ClientOptions['credentials'];

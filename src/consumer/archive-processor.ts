@@ -7,11 +7,13 @@ import type { LayerStats } from '../encoding/layers.ts';
 import type { Logger } from '../logger.ts';
 import { taskIndexKey } from '../object-key.ts';
 import { toS3Metadata } from '../storage/object-metadata.ts';
+import { abortingS3Requests } from '../storage/request-abort.ts';
 import { storeObject, type ObjectProtection } from '../storage/store-object.ts';
 import { isMalformedJson, redactStoredJson } from '../redaction/redact-stored-json.ts';
 import { InvalidJsonError, type RedactionPool } from '../redaction/redaction-pool.ts';
 import { formatRedactionSummary, type Redactor } from '../redaction/redactor.ts';
 import type { RedisClient } from '../redis-client.ts';
+import { untilAborted } from '../until-aborted.ts';
 import type { ByteBudget } from './byte-budget.ts';
 import { stepCache } from './step-cache.ts';
 import {
@@ -89,13 +91,16 @@ async function objectExists(
   }
 }
 
-/** The empty object that lists the payload under its task; written after the payload itself. */
+/**
+ * The empty object that lists the payload under its task; written after the payload itself.
+ * Sent without per-request options, which would bypass the client's cached middleware: a
+ * createS3Client client aborts it with the job (abortingS3Requests); with another, an abort ends
+ * the wait at once and the request ends within that client's timeouts.
+ */
 async function writeTaskIndex(s3: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<void> {
-  await s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: taskIndexKey(key), Body: '', ContentLength: 0 }),
-    {
-      abortSignal: signal,
-    },
+  await untilAborted(
+    s3.send(new PutObjectCommand({ Bucket: bucket, Key: taskIndexKey(key), Body: '', ContentLength: 0 })),
+    signal,
   );
 }
 
@@ -332,7 +337,7 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
   return async (job: Job, signal: AbortSignal): Promise<ArchiveJobResult> => {
     const data = checkJobData(job.data);
     try {
-      return await archiveJob(job, data, signal);
+      return await abortingS3Requests(signal, () => archiveJob(job, data, signal));
     } catch (error) {
       // Another attempt (a stalled job's, a duplicate's) archived and released the payload, or
       // it was evicted, while this one read it: nothing was stored here, and nothing is lost.

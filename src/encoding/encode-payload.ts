@@ -1,5 +1,5 @@
-import { addAbortListener } from 'node:events';
 import { defaults } from '../config.ts';
+import { untilAborted } from '../until-aborted.ts';
 import { base64Encode } from './base64.ts';
 import { jsonChunks, ONE_STRING_CHARS } from './json-chunks.ts';
 import { digestCounter, tally, type LayerStats } from './layers.ts';
@@ -87,20 +87,10 @@ export async function encodeJson<T>(
     base64Bytes += chunk.length;
   })(base64Encode(tally((chunk) => (gzipBytes += chunk.length))(gzip)));
 
-  const sinking = sink(base64, stats);
-  let stopAborting: Disposable | undefined;
   try {
-    if (signal === undefined) return await sinking;
-    // A sink stuck on something else must not hold up the abort; it settles on its own later.
-    sinking.catch(() => undefined);
-    const aborted = new Promise<never>((_, reject) => {
-      stopAborting = addAbortListener(signal, () => {
-        reject(signal.reason as Error);
-      });
-    });
-    return await Promise.race([sinking, aborted]);
+    // A sink stuck on something else must not hold up the abort.
+    return await untilAborted(sink(base64, stats), signal);
   } finally {
-    stopAborting?.[Symbol.dispose]();
     // Closes every stage behind the sink (after a read under way, if any); errors are the sink's to report.
     base64.return(undefined).catch(() => undefined);
   }

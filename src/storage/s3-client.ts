@@ -2,6 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { currentS3RequestSignal } from './request-abort.ts';
 
 export interface S3ClientOptions {
   region: string;
@@ -83,10 +84,25 @@ function unsignedPayloadOverTls(client: S3Client): void {
   );
 }
 
+type HandlerArgs = Parameters<NodeHttpHandler['handle']>;
+
+/** NodeHttpHandler whose requests take the signal of the abortingS3Requests they are sent within. */
+class JobAbortedHttpHandler extends NodeHttpHandler {
+  override handle(
+    request: HandlerArgs[0],
+    options: HandlerArgs[1] = {},
+  ): ReturnType<NodeHttpHandler['handle']> {
+    const abortSignal = options.abortSignal ?? currentS3RequestSignal();
+    return super.handle(request, abortSignal === undefined ? options : { ...options, abortSignal });
+  }
+}
+
 /**
  * An S3 client over keep-alive agents with `maxSockets` sockets, so concurrent uploads reuse
  * warm connections instead of queueing behind the SDK's default of 50, and whose bodies over
- * HTTPS are not hashed for the signature unless `signPayload` (unsignedPayloadOverTls).
+ * HTTPS are not hashed for the signature unless `signPayload` (unsignedPayloadOverTls). Requests
+ * sent within abortingS3Requests are aborted with its signal. Its middleware stack is fixed once
+ * it has sent a request: add to it before.
  */
 export function createS3Client(options: S3ClientOptions): S3Client {
   const agents = options.agents ?? createS3Agents(options.maxSockets);
@@ -94,7 +110,13 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     region: options.region,
     ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint, forcePathStyle: true }),
     ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-    requestHandler: new NodeHttpHandler({
+    // The middleware stack is resolved once per command class instead of at every send (ours is
+    // complete before the first), for sends without per-request options: the consumer's PUTs,
+    // lib-storage's and the task index's, aborted through abortingS3Requests. 100 KB payloads
+    // end to end, four interleaved runs: 4.71-5.06 ms of consumer CPU per payload, against
+    // 4.93-5.11 with the stack resolved at every send and the signal passed per request.
+    cacheMiddleware: true,
+    requestHandler: new JobAbortedHttpHandler({
       httpAgent: agents.http,
       httpsAgent: agents.https,
       connectionTimeout: CONNECTION_TIMEOUT_MS,

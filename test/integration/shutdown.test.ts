@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { EnqueueResult } from '../../src/producer/producer.ts';
 import { loadDebugPayload } from '../../src/pull.ts';
+import { startFaultProxy } from '../support/fault-proxy.ts';
 import { useLeakGuard, type LeakGuard } from '../support/leak-guard.ts';
 import type { QueueInspector } from '../support/inspect.ts';
 import { wordyText } from '../support/payloads.ts';
@@ -210,6 +211,52 @@ describe('the worker process', () => {
       await inspector.close();
     }
   }, 120_000);
+
+  // The object's PUT is lib-storage's, which takes no signal; the index's is the consumer's own.
+  it.each([
+    { held: 'the object', path: /\.json\.gz\.b64(\?|$)/, objectStored: false },
+    { held: 'the task index entry', path: /\/by-task\//, objectStored: true },
+  ])(
+    'aborts the PUT of $held that S3 never answers at the drain deadline, exits 0; the payload stays in Redis',
+    async ({ path, objectStored }) => {
+      const queueName = uniqueQueueName('shutdown-held');
+      const bucket = await servers.s3.createBucket();
+      const proxy = await startFaultProxy(servers.s3.endpoint);
+      proxy.setMode({ kind: 'hold', path });
+      const inspector = guard.inspector(servers.redis.url, queueName);
+      const producer = guard.producer({ redisUrl: servers.redis.url, queueName });
+      try {
+        const payload = { body: wordyText(20_000, 5) };
+        const result = await producer.enqueue(payload, { taskId: 'held' });
+        if (result.status !== 'queued') throw new Error(`expected queued, got ${JSON.stringify(result)}`);
+        const worker = startWorker(
+          guard,
+          workerEnv(
+            { ...consumerTarget(servers, queueName, bucket), s3Endpoint: proxy.endpoint },
+            { DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS: '500' },
+          ),
+        );
+        await waitFor(() => proxy.counts().held > 0 || undefined, {
+          what: 'a PUT to be held',
+          timeoutMs: 20_000,
+        });
+        // Well within the client's socket timeout (30 s): the abort ends the request, not S3, and
+        // an aborted request is not retried on a new socket.
+        await stopWorker(worker.child, worker.output, 10_000);
+        const finalLog = logLines(worker.output).find((line) => typeof line.drained === 'boolean');
+        expect(finalLog?.drained, `worker stderr:\n${worker.output.stderr}`).toBe(false);
+        expect(proxy.counts().held).toBe(1);
+        expect(await objectExists(servers.s3.client, bucket, result.key)).toBe(objectStored);
+        // Never released without its index entry: it waits in Redis for an attempt that writes both.
+        expect(await whereIs(inspector, bucket, result, JSON.stringify(payload))).toBe('in-redis');
+      } finally {
+        await producer.close();
+        await inspector.close();
+        await proxy.close();
+      }
+    },
+    60_000,
+  );
 
   it('refuses bad configuration with one message naming every bad variable and no stack', async () => {
     const { child, output } = startWorker(guard, {

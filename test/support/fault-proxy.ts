@@ -7,10 +7,16 @@ import { setTimeout as delay } from 'node:timers/promises';
  * - `pass`: forwards it untouched;
  * - `delay`: waits `ms` before forwarding it;
  * - `fail`: answers a share (`fraction`, 0..1) of requests with a 503 SlowDown S3 error, forwards the rest;
- * - `refuse`: destroys the socket without an answer (and every open one when switched on).
+ * - `refuse`: destroys the socket without an answer (and every open one when switched on);
+ * - `hold`: never answers a request whose path matches `path` (an S3 that hangs on some
+ *   requests), forwards the rest; held requests end when their client gives up or the proxy closes.
  */
 export type FaultMode =
-  { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'fail'; fraction: number } | { kind: 'refuse' };
+  | { kind: 'pass' }
+  | { kind: 'delay'; ms: number }
+  | { kind: 'fail'; fraction: number }
+  | { kind: 'refuse' }
+  | { kind: 'hold'; path: RegExp };
 
 export interface FaultProxyCounts {
   /** Requests received, whatever happened to them. */
@@ -21,6 +27,8 @@ export interface FaultProxyCounts {
   failed: number;
   /** Requests whose socket the proxy destroyed. */
   refused: number;
+  /** Requests held unanswered (`hold`). */
+  held: number;
   /** Forwarded requests not yet answered by the target. */
   inFlight: number;
   /** Multipart uploads created (POST ?uploads), completed (POST ?uploadId) and aborted (DELETE ?uploadId). */
@@ -66,6 +74,7 @@ export async function startFaultProxy(target: string, seed = 7): Promise<FaultPr
     forwarded: 0,
     failed: 0,
     refused: 0,
+    held: 0,
     inFlight: 0,
     multipartCreated: 0,
     multipartCompleted: 0,
@@ -136,6 +145,11 @@ export async function startFaultProxy(target: string, seed = 7): Promise<FaultPr
         'x-amz-request-id': 'fault-proxy',
       });
       response.end(SLOW_DOWN_BODY);
+      return;
+    }
+    if (current.kind === 'hold' && current.path.test(request.url ?? '')) {
+      counts.held += 1;
+      request.resume();
       return;
     }
     if (current.kind === 'delay') {
