@@ -410,9 +410,13 @@ async function endToEnd(ctx: BenchContext): Promise<EndToEndRow[]> {
           redaction: variant.redaction,
         });
         const producer = producerThatDropsNothing({ redisUrl: redisServer.url, queueName });
-        // Outside the clock: the producer's connection and Queue, and one payload of this size
-        // per redaction thread, so the clock sees the consumer's steady state, not its start.
-        for (let i = 0; i < availableParallelism(); i += 1) {
+        // Outside the clock: the producer's connection and Queue, and 30 MB of payloads of this
+        // size (at least one per redaction thread), so the clock sees the consumer's steady
+        // state, not its start. With one per thread, V8 was still compiling the per-payload
+        // code while 600 payloads of 100 KB were timed: 4.8-4.9 ms of consumer CPU per payload,
+        // 0.9 of them on V8's helper threads, against 4.0-4.1 and 0.4-0.55 after 300 (or 1,200).
+        const warmUp = Math.max(availableParallelism(), Math.ceil(30e6 / plan.size));
+        for (let i = 0; i < warmUp; i += 1) {
           await enqueueOrThrow(producer, payload.value, { taskId: `warm-up-${String(i)}` });
         }
         await waitDrained(redis, queueName, 60_000);
@@ -824,7 +828,7 @@ await runBench('consumer-ceiling', async (ctx) => {
     '',
     '### End to end: Redis -> consumer process -> s3rver process, loopback',
     '',
-    "A backlog is enqueued while the queue is paused (the producer's cost is benchmark 3), then the clock runs from the queue's resume to the ledger being empty (every payload confirmed by S3 and released). Consumer with its defaults (concurrency 4, 512 sockets, SSE header, gzip parallelism = cores) unless the variant says otherwise; with redaction off it streams the stored JSON, as it does for payloads the producer redacted; redis-server, s3rver and the consumer share the two cores. Before the clock, the consumer archives one payload of the size per redaction thread (its steady state is measured; runs before 2026-11-24T15:15 counted both threads' start-up, about 0.3 s of CPU, in the window). Best of the repeats. Every payload costs the consumer the same requests whatever its size: BullMQ's fetch and completion of its job, the read of its bytes and the ledger's release in Redis, and two S3 requests, the object and then its task index (an empty object): through the SDK a 300 KB PutObject took 1.4-2.2 ms of CPU here, the same PUT with node:http 0.3-0.6 ms. At 100 KB these, not gzip, bound the consumer (the last column).",
+    "A backlog is enqueued while the queue is paused (the producer's cost is benchmark 3), then the clock runs from the queue's resume to the ledger being empty (every payload confirmed by S3 and released). Consumer with its defaults (concurrency 4, 512 sockets, SSE header, gzip parallelism = cores) unless the variant says otherwise; with redaction off it streams the stored JSON, as it does for payloads the producer redacted; redis-server, s3rver and the consumer share the two cores. Before the clock, the consumer archives 30 MB of payloads of the size, at least one per redaction thread (300 of 100 KB, 30 of 1 MB, 3 of 10 MB): its steady state is measured. Runs before 2026-11-24T22:30 warmed up with one payload per thread, which left V8 compiling the per-payload code in the window (100 KB: 4.8-4.9 ms of consumer CPU per payload against 4.0-4.1), and runs before 2026-11-24T15:15 counted both threads' start-up too. Best of the repeats. Every payload costs the consumer the same requests whatever its size: BullMQ's fetch and completion of its job, the read of its bytes and the ledger's release in Redis, and two S3 requests, the object and then its task index (an empty object): through the SDK a 300 KB PutObject took 1.4-2.2 ms of CPU here, the same PUT with node:http 0.3-0.6 ms. At 100 KB these, not gzip, bound the consumer (the last column).",
     '',
     table(
       [
