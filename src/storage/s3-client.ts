@@ -86,13 +86,18 @@ function unsignedPayloadOverTls(client: S3Client): void {
 
 type HandlerArgs = Parameters<NodeHttpHandler['handle']>;
 
-/** NodeHttpHandler whose requests take the signal of the abortingS3Requests they are sent within. */
+/**
+ * NodeHttpHandler whose requests take the signal of the abortingS3Requests they are sent within,
+ * unless it has aborted already: a request begun after the abort is its clean-up (lib-storage's
+ * AbortMultipartUpload, which deletes the parts of an upload cut short), and goes out.
+ */
 class JobAbortedHttpHandler extends NodeHttpHandler {
   override handle(
     request: HandlerArgs[0],
     options: HandlerArgs[1] = {},
   ): ReturnType<NodeHttpHandler['handle']> {
-    const abortSignal = options.abortSignal ?? currentS3RequestSignal();
+    const jobSignal = currentS3RequestSignal();
+    const abortSignal = options.abortSignal ?? (jobSignal?.aborted === false ? jobSignal : undefined);
     return super.handle(request, abortSignal === undefined ? options : { ...options, abortSignal });
   }
 }

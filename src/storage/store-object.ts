@@ -105,6 +105,8 @@ export async function storeObject(input: StoreObjectInput): Promise<{ multipart:
   }
 
   const upload = (body: Buffer | Readable, metadata: Record<string, string>): Promise<unknown> => {
+    // Aborted while the body's first part was read: its listener below would never fire.
+    signal?.throwIfAborted();
     const abortController = new AbortController();
     const task = new Upload({
       client: s3,

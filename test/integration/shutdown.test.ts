@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { EnqueueResult } from '../../src/producer/producer.ts';
@@ -212,13 +213,15 @@ describe('the worker process', () => {
     }
   }, 120_000);
 
-  // The object's PUT is lib-storage's, which takes no signal; the index's is the consumer's own.
+  // The object's PUT and parts are lib-storage's, which takes no signal; the index's is the
+  // consumer's own. A multipart upload cut short is aborted, its parts deleted.
   it.each([
-    { held: 'the object', path: /\.json\.gz\.b64(\?|$)/, objectStored: false },
-    { held: 'the task index entry', path: /\/by-task\//, objectStored: true },
+    { held: 'the object', path: /\.json\.gz\.b64(\?|$)/, objectStored: false, multipart: false },
+    { held: 'the task index entry', path: /\/by-task\//, objectStored: true, multipart: false },
+    { held: "a multipart upload's second part", path: /partNumber=2/, objectStored: false, multipart: true },
   ])(
     'aborts the PUT of $held that S3 never answers at the drain deadline, exits 0; the payload stays in Redis',
-    async ({ path, objectStored }) => {
+    async ({ path, objectStored, multipart }) => {
       const queueName = uniqueQueueName('shutdown-held');
       const bucket = await servers.s3.createBucket();
       const proxy = await startFaultProxy(servers.s3.endpoint);
@@ -226,14 +229,17 @@ describe('the worker process', () => {
       const inspector = guard.inspector(servers.redis.url, queueName);
       const producer = guard.producer({ redisUrl: servers.redis.url, queueName });
       try {
-        const payload = { body: wordyText(20_000, 5) };
+        // Incompressible 6 MB: about 6 MiB once encoded, two parts of 5 MiB.
+        const payload = {
+          body: multipart ? randomBytes(4_500_000).toString('base64') : wordyText(20_000, 5),
+        };
         const result = await producer.enqueue(payload, { taskId: 'held' });
         if (result.status !== 'queued') throw new Error(`expected queued, got ${JSON.stringify(result)}`);
         const worker = startWorker(
           guard,
           workerEnv(
             { ...consumerTarget(servers, queueName, bucket), s3Endpoint: proxy.endpoint },
-            { DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS: '500' },
+            { DEBUG_ARCHIVE_DRAIN_TIMEOUT_MS: '500', DEBUG_ARCHIVE_PART_SIZE_BYTES: String(5 * 1024 * 1024) },
           ),
         );
         await waitFor(() => proxy.counts().held > 0 || undefined, {
@@ -245,7 +251,11 @@ describe('the worker process', () => {
         await stopWorker(worker.child, worker.output, 10_000);
         const finalLog = logLines(worker.output).find((line) => typeof line.drained === 'boolean');
         expect(finalLog?.drained, `worker stderr:\n${worker.output.stderr}`).toBe(false);
-        expect(proxy.counts().held).toBe(1);
+        const counts = proxy.counts();
+        expect(counts.held).toBe(1);
+        expect(counts.multipartCreated).toBe(multipart ? 1 : 0);
+        // s3rver refuses AbortMultipartUpload (MethodNotAllowed): that it was asked is what is seen.
+        expect(counts.multipartAbortsAsked > 0).toBe(multipart);
         expect(await objectExists(servers.s3.client, bucket, result.key)).toBe(objectStored);
         // Never released without its index entry: it waits in Redis for an attempt that writes both.
         expect(await whereIs(inspector, bucket, result, JSON.stringify(payload))).toBe('in-redis');

@@ -35,6 +35,8 @@ export interface FaultProxyCounts {
   multipartCreated: number;
   multipartCompleted: number;
   multipartAborted: number;
+  /** AbortMultipartUpload requests received, whatever the answer. */
+  multipartAbortsAsked: number;
 }
 
 export interface FaultProxy {
@@ -79,6 +81,7 @@ export async function startFaultProxy(target: string, seed = 7): Promise<FaultPr
     multipartCreated: 0,
     multipartCompleted: 0,
     multipartAborted: 0,
+    multipartAbortsAsked: 0,
   };
 
   function countMultipart(request: IncomingMessage): void {
@@ -129,6 +132,12 @@ export async function startFaultProxy(target: string, seed = 7): Promise<FaultPr
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     counts.requests += 1;
+    if (
+      request.method === 'DELETE' &&
+      new URL(request.url ?? '/', 'http://proxy').searchParams.has('uploadId')
+    ) {
+      counts.multipartAbortsAsked += 1;
+    }
     const current = mode;
     if (current.kind === 'refuse') {
       counts.refused += 1;
