@@ -193,7 +193,9 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
 
   /** Streams the stored JSON as it is, when no redaction is left to do here. */
   const encodeStored = async (data: ArchiveJobData, signal: AbortSignal): Promise<Encode | null> => {
-    const stored = await openStoredJson(deps.redis, ledger.payloadKey(data.payloadId));
+    const stored = await openStoredJson(deps.redis, ledger.payloadKey(data.payloadId), {
+      expectedBytes: data.jsonBytes,
+    });
     if (stored === null) return null;
     return (sink) => encodeJson(stored.chunks, sink, encodeOptions(data, signal));
   };
@@ -204,7 +206,9 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     redactor: Redactor,
     signal: AbortSignal,
   ): Promise<{ encode: Encode; redaction: string } | null> => {
-    const json = await readStoredJson(deps.redis, ledger.payloadKey(data.payloadId));
+    const json = await readStoredJson(deps.redis, ledger.payloadKey(data.payloadId), {
+      expectedBytes: data.jsonBytes,
+    });
     if (json === null) return null;
     let value: unknown;
     try {
@@ -228,7 +232,9 @@ export function createArchiveProcessor(deps: ArchiveProcessorDeps) {
     pool: RedactionPool,
     signal: AbortSignal,
   ): Promise<{ encode: Encode; redaction: () => string } | null> => {
-    const source = await storedJsonSource(deps.redis, ledger.payloadKey(data.payloadId));
+    const source = await storedJsonSource(deps.redis, ledger.payloadKey(data.payloadId), {
+      expectedBytes: data.jsonBytes,
+    });
     if (source === null) return null;
     const redacted = pool.redactSteps(source.length, STORED_JSON_STEP_BYTES, storedJsonSteps(source));
     return {

@@ -7,6 +7,16 @@ import type { ByteSource } from '../encoding/json-scanner.ts';
  */
 export const STORED_JSON_STEP_BYTES = 1024 * 1024;
 
+export interface StoredJsonOptions {
+  /** Bytes per GETRANGE; default STORED_JSON_STEP_BYTES. */
+  stepBytes?: number;
+  /**
+   * The length the payload's job gives (its `jsonBytes`, which the ledger's commit checked):
+   * a payload of at most one step is then read in one GETRANGE, with no STRLEN before it.
+   */
+  expectedBytes?: number;
+}
+
 /**
  * The stored JSON of a payload, read in STORED_JSON_STEP_BYTES steps (GETRANGE) with the next
  * step read while the last is processed, or null when the key does not exist. A payload that
@@ -18,9 +28,10 @@ export const STORED_JSON_STEP_BYTES = 1024 * 1024;
 export async function openStoredJson(
   redis: RedisClient,
   key: string,
-  stepBytes = STORED_JSON_STEP_BYTES,
+  options: StoredJsonOptions = {},
 ): Promise<{ bytes: number; chunks: AsyncGenerator<Buffer, void, undefined> } | null> {
-  const source = await storedJsonSource(redis, key);
+  const { stepBytes = STORED_JSON_STEP_BYTES } = options;
+  const source = await storedJsonSource(redis, key, options);
   if (source === null) return null;
   const bytes = source.length;
   const read = (offset: number): Promise<Buffer> => {
@@ -70,13 +81,13 @@ export async function* storedJsonSteps(
 export async function readStoredJson(
   redis: RedisClient,
   key: string,
-  stepBytes = STORED_JSON_STEP_BYTES,
+  options: StoredJsonOptions = {},
 ): Promise<string | null> {
-  const source = await storedJsonSource(redis, key);
+  const source = await storedJsonSource(redis, key, options);
   if (source === null) return null;
   const steps: Buffer[] = [];
-  for await (const step of storedJsonSteps(source, stepBytes)) steps.push(step);
-  return Buffer.concat(steps).toString('utf8');
+  for await (const step of storedJsonSteps(source, options.stepBytes)) steps.push(step);
+  return (steps.length === 1 ? (steps[0] as Buffer) : Buffer.concat(steps)).toString('utf8');
 }
 
 /**
@@ -91,9 +102,28 @@ export class StoredJsonChangedError extends Error {
 /**
  * Random access to a payload's stored JSON (GETRANGE), for redacting it in steps, or null when
  * the key does not exist. A read that comes back short (the payload was evicted or released
- * meanwhile) fails rather than archiving a truncated document.
+ * meanwhile) fails rather than archiving a truncated document. Given the length to expect, a
+ * payload of at most one step is read at once, a byte more asked for: nothing back is a payload
+ * gone, less than expected one that changed, and more a job that does not describe its bytes.
  */
-export async function storedJsonSource(redis: RedisClient, key: string): Promise<ByteSource | null> {
+export async function storedJsonSource(
+  redis: RedisClient,
+  key: string,
+  { stepBytes = STORED_JSON_STEP_BYTES, expectedBytes }: StoredJsonOptions = {},
+): Promise<ByteSource | null> {
+  if (expectedBytes !== undefined && expectedBytes > 0 && expectedBytes <= stepBytes) {
+    const bytes = await redis.getrangeBuffer(key, 0, expectedBytes);
+    if (bytes.length === 0) return null;
+    if (bytes.length > expectedBytes) {
+      throw new Error(`payload ${key} holds more than the ${String(expectedBytes)} bytes its job gives`);
+    }
+    if (bytes.length < expectedBytes) {
+      throw new StoredJsonChangedError(
+        `payload ${key} changed before it was read: ${String(bytes.length)} of ${String(expectedBytes)} bytes`,
+      );
+    }
+    return { length: expectedBytes, read: (start, end) => Promise.resolve(bytes.subarray(start, end)) };
+  }
   const length = await redis.strlen(key);
   if (length === 0) return null;
   return {

@@ -29,7 +29,7 @@ describe('stored JSON', () => {
 
   it('is read in steps, byte for byte, and a missing key is null', async () => {
     await client.set('stored:whole', bytes);
-    const stored = await openStoredJson(client, 'stored:whole', 64 * 1024);
+    const stored = await openStoredJson(client, 'stored:whole', { stepBytes: 64 * 1024 });
     if (stored === null) throw new Error('stored:whole was not written');
     expect(stored.bytes).toBe(bytes.length);
     expect((await drain(stored.chunks)).equals(bytes)).toBe(true);
@@ -40,14 +40,47 @@ describe('stored JSON', () => {
     // Three-byte characters, so step boundaries fall inside them.
     const json = JSON.stringify({ text: '€'.repeat(100_000), ascii: 'x'.repeat(1_000) });
     await client.set('stored:utf8', json);
-    expect(await readStoredJson(client, 'stored:utf8', 64 * 1024 + 1)).toBe(json);
+    expect(await readStoredJson(client, 'stored:utf8', { stepBytes: 64 * 1024 + 1 })).toBe(json);
     expect(await readStoredJson(client, 'stored:utf8')).toBe(json);
     expect(await readStoredJson(client, 'stored:missing')).toBeNull();
   });
 
+  it('reads a payload of one step in one GETRANGE when its length is known, and tells gone, changed and longer apart', async () => {
+    await client.set('stored:known', bytes);
+    const calls = async (command: string): Promise<number> => {
+      const stats = await client.info('commandstats');
+      return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    };
+    const before = { strlen: await calls('strlen'), getrange: await calls('getrange') };
+    const expectedBytes = bytes.length;
+    expect(await readStoredJson(client, 'stored:known', { expectedBytes })).toBe(bytes.toString());
+    const stored = await openStoredJson(client, 'stored:known', { expectedBytes });
+    if (stored === null) throw new Error('stored:known was not written');
+    expect(stored.bytes).toBe(bytes.length);
+    expect((await drain(stored.chunks)).equals(bytes)).toBe(true);
+    expect({ strlen: await calls('strlen'), getrange: await calls('getrange') }).toEqual({
+      strlen: before.strlen,
+      getrange: before.getrange + 2,
+    });
+
+    expect(await readStoredJson(client, 'stored:missing', { expectedBytes })).toBeNull();
+    const shorter = readStoredJson(client, 'stored:known', { expectedBytes: bytes.length + 1 });
+    await expect(shorter).rejects.toBeInstanceOf(StoredJsonChangedError);
+    await expect(shorter).rejects.toThrow(`${bytes.length} of ${bytes.length + 1} bytes`);
+    // The ledger commits only bytes of the job's length: more is a job that does not describe them.
+    const longer = readStoredJson(client, 'stored:known', { expectedBytes: bytes.length - 1 });
+    await expect(longer).rejects.toThrow(`holds more than the ${bytes.length - 1} bytes its job gives`);
+    await expect(longer).rejects.not.toBeInstanceOf(StoredJsonChangedError);
+    // Larger than a step: its length is read first, as without one.
+    expect(await readStoredJson(client, 'stored:known', { expectedBytes, stepBytes: 64 * 1024 })).toBe(
+      bytes.toString(),
+    );
+    expect(await calls('strlen')).toBe(before.strlen + 1);
+  });
+
   it('fails the read when the payload disappears while it is read, instead of archiving a part', async () => {
     await client.set('stored:vanishing', bytes);
-    const stored = await openStoredJson(client, 'stored:vanishing', 64 * 1024);
+    const stored = await openStoredJson(client, 'stored:vanishing', { stepBytes: 64 * 1024 });
     if (stored === null) throw new Error('stored:vanishing was not written');
     const read = async () => {
       for await (const chunk of stored.chunks) {
