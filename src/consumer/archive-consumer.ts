@@ -133,6 +133,7 @@ export async function startArchiveConsumer(options: ArchiveConsumerOptions): Pro
         credentials,
         agents,
         signPayload: settings.s3SignPayload,
+        oneBucket: true,
       });
       releases.push(() => {
         made.destroy();
