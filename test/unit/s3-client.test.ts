@@ -9,37 +9,43 @@ interface SignedRequest {
   path: string;
 }
 
+const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
+
 /**
- * The headers of the PutObject requests a client signs: a middleware right after the SDK's
- * signer keeps each request and answers for S3, so no request leaves the process. What is
- * asserted is the SDK's own signing, not a server's answer.
+ * The requests a client would send for PutObjects sent at once: a middleware last in the step
+ * that signs (after the retry and the signer, which the SDK puts first) keeps each request and
+ * answers for S3 a little apart, so no request leaves the process. What is asserted is the
+ * SDK's own work, not a server's answer.
  */
-async function signedPut(endpoint: string, signPayload?: boolean): Promise<SignedRequest> {
-  const client = createS3Client({
-    region: 'eu-west-1',
-    endpoint,
-    maxSockets: 4,
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    signPayload,
-  });
-  const signed: SignedRequest[] = [];
-  // Last in the step that signs (after the retry and the signer, which the SDK puts first).
+async function sentPuts(
+  client: S3Client,
+  puts: { bucket: string; key: string; body: string }[],
+): Promise<SignedRequest[]> {
+  const sent: SignedRequest[] = [];
   client.middlewareStack.add(
-    () => (args) => {
-      signed.push(args.request as SignedRequest);
-      return Promise.resolve({
-        response: { statusCode: 200, headers: {} },
-        output: { $metadata: {} } as never,
-      });
+    () => async (args) => {
+      await new Promise((resolve) => setTimeout(resolve, sent.length % 3));
+      sent.push(args.request as SignedRequest);
+      return { response: { statusCode: 200, headers: {} }, output: { $metadata: {} } as never };
     },
-    { step: 'finalizeRequest', priority: 'low', name: 'keepSignedRequest' },
+    { step: 'finalizeRequest', priority: 'low', name: 'keepSentRequest' },
   );
   try {
-    await client.send(new PutObjectCommand({ Bucket: 'archive', Key: 'k', Body: Buffer.from('body') }));
+    await Promise.all(
+      puts.map(({ bucket, key, body }) =>
+        client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body })),
+      ),
+    );
   } finally {
     client.destroy();
   }
-  const [request] = signed;
+  return sent;
+}
+
+/** The signed request of one PutObject whose body is `body` (bodyHash below). */
+async function signedPut(endpoint: string, signPayload?: boolean): Promise<SignedRequest> {
+  const client = createS3Client({ region: 'eu-west-1', endpoint, maxSockets: 4, credentials, signPayload });
+  const [request] = await sentPuts(client, [{ bucket: 'archive', key: 'k', body: 'body' }]);
   if (request === undefined) throw new Error('no request was signed');
   return request;
 }
@@ -55,34 +61,6 @@ describe('createS3Client', () => {
     expect(signedHeaders).toEqual(expect.arrayContaining(['x-amz-content-sha256', 'x-amz-checksum-crc32']));
   });
 
-  /** The requests a client would send for concurrent PutObjects, answered here a little apart. */
-  async function concurrentPuts(
-    client: S3Client,
-    puts: { bucket: string; key: string }[],
-  ): Promise<SignedRequest[]> {
-    const sent: SignedRequest[] = [];
-    client.middlewareStack.add(
-      () => async (args) => {
-        await new Promise((resolve) => setTimeout(resolve, sent.length % 3));
-        sent.push(args.request as SignedRequest);
-        return { response: { statusCode: 200, headers: {} }, output: { $metadata: {} } as never };
-      },
-      { step: 'finalizeRequest', priority: 'low', name: 'keepSentRequest' },
-    );
-    try {
-      await Promise.all(
-        puts.map(({ bucket, key }) =>
-          client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key })),
-        ),
-      );
-    } finally {
-      client.destroy();
-    }
-    return sent;
-  }
-
-  const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
-
   it("keeps concurrent PUTs to different buckets apart: the SDK's cached middleware would not", async () => {
     // The SDK writes each request's endpoint (the bucket's host, on AWS) into a handler context
     // that its cacheMiddleware shares between requests: with it, concurrent PUTs to six buckets
@@ -90,9 +68,9 @@ describe('createS3Client', () => {
     const client = createS3Client({ region: 'eu-west-1', maxSockets: 4, credentials });
     expect((client.config as { cacheMiddleware?: boolean }).cacheMiddleware).toBe(false);
     const buckets = ['bucket-a', 'bucket-b', 'bucket-c', 'bucket-d', 'bucket-e', 'bucket-f'];
-    const sent = await concurrentPuts(
+    const sent = await sentPuts(
       client,
-      buckets.map((bucket) => ({ bucket, key: `key-of-${bucket}` })),
+      buckets.map((bucket) => ({ bucket, key: `key-of-${bucket}`, body: bucket })),
     );
     for (const request of sent) {
       expect(request.hostname).toBe(`${request.path.replace('/key-of-', '')}.s3.eu-west-1.amazonaws.com`);
@@ -104,9 +82,9 @@ describe('createS3Client', () => {
     const client = createS3Client({ region: 'eu-west-1', maxSockets: 4, credentials, oneBucket: true });
     expect((client.config as { cacheMiddleware?: boolean }).cacheMiddleware).toBe(true);
     const keys = ['a/one', 'b/two', 'c/three', 'd/four'];
-    const sent = await concurrentPuts(
+    const sent = await sentPuts(
       client,
-      keys.map((key) => ({ bucket: 'archive', key })),
+      keys.map((key) => ({ bucket: 'archive', key, body: key })),
     );
     expect(sent.map((request) => `${request.hostname}${request.path}`).sort()).toEqual(
       keys.map((key) => `archive.s3.eu-west-1.amazonaws.com/${key}`),
