@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createIORedisClient, Job, Queue, type JobsOptions } from 'bullmq';
 import type { Registry } from 'prom-client';
@@ -20,7 +19,7 @@ import { resolveProducerSettings, type ProducerSettings } from '../config.ts';
 import { InvalidMetaError } from '../errors.ts';
 import { createDefaultLogger, type Logger } from '../logger.ts';
 import { producerMetrics } from '../metrics/definitions.ts';
-import { buildObjectKey } from '../object-key.ts';
+import { buildObjectKey, newPayloadId } from '../object-key.ts';
 import { createProducerRedis, type RedisClient } from '../redis-client.ts';
 import { DropLog } from './drop-log.ts';
 
@@ -245,17 +244,6 @@ async function serializeSlices(
     if (done !== undefined) return done;
     await turn();
   }
-}
-
-/**
- * A UUID version 7 for `msecs`: the time in its first 48 bits, the rest random. Node's
- * randomUUID draws from a cached pool; uuid's v7 reads the system's random source on every
- * call, which was about 25 µs of an enqueue's CPU.
- */
-function uuidv7(msecs: number): string {
-  const time = msecs.toString(16).padStart(12, '0');
-  // randomUUID: xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx; keep its random bits and its variant.
-  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
 }
 
 /**
@@ -498,7 +486,7 @@ export function createDebugPayloadProducer(options: ProducerOptions = {}): Debug
     const { bytes } = serialized;
     const enqueuedAt = new Date();
     // The id's timestamp is the enqueue time, so the key's day can be read back from the id.
-    const payloadId = uuidv7(enqueuedAt.getTime());
+    const payloadId = newPayloadId(enqueuedAt.getTime());
     const key = buildObjectKey({
       keyPrefix: settings.keyPrefix,
       enqueuedAt,

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildObjectKey, decodeKeySegment, encodeKeySegment, parseObjectKey } from '../../src/object-key.ts';
+import {
+  buildObjectKey,
+  decodeKeySegment,
+  encodeKeySegment,
+  newPayloadId,
+  parseObjectKey,
+  payloadIdTime,
+} from '../../src/object-key.ts';
 
 const payloadId = '01a2085e-f185-757d-a5ec-a0b6477b916c';
 const at = new Date('2026-11-23T10:11:12.000Z');
@@ -89,5 +96,21 @@ describe('object keys', () => {
 
   it('refuse keys it did not build', () => {
     expect(() => parseObjectKey('some/other/object.json')).toThrow(/not a debug-archiver object key/);
+  });
+});
+
+describe('payload ids', () => {
+  it('are UUIDv7s of their time that sort in the order they were made, within one millisecond too', () => {
+    const msecs = at.getTime();
+    const ids = Array.from({ length: 5_000 }, () => newPayloadId(msecs));
+    ids.push(newPayloadId(msecs + 1));
+    for (const id of ids) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
+    expect(payloadIdTime(ids[0] ?? '')).toEqual(at);
+    expect(new Set(ids).size).toBe(ids.length);
+    // A 12-bit counter orders the first 4,096 of a millisecond; random bits follow it after.
+    const counted = [...ids.slice(0, 4_096), ids.at(-1) ?? ''];
+    expect([...counted].sort()).toEqual(counted);
   });
 });
