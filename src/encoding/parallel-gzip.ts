@@ -1,4 +1,4 @@
-import { constants, crc32, createDeflateRaw, deflateRawSync, gzipSync } from 'node:zlib';
+import { constants, crc32, createDeflateRaw, deflateRawSync, gzipSync, type DeflateRaw } from 'node:zlib';
 
 /**
  * Largest block compressed as one job; larger input is cut (a 1 MiB read from Redis is two
@@ -212,7 +212,7 @@ function gzipTrailer(crc: number, size: number): Buffer {
  * pool. `deflateRaw` ends its stream, and the end is a second trip with an empty input: it
  * cost 0.1 to 0.3 ms per block on this machine (two more thread wake-ups), a fifth of a 100 KB
  * payload's gzip. A stream whose every write is sync-flushed gives all of a block's output by
- * the write's callback; it is closed then, never ended.
+ * the write's callback; it is closed right after the callback, never ended.
  */
 function deflateOnPool(block: Buffer, level: number, dictionary: Buffer | undefined): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -231,11 +231,18 @@ function deflateOnPool(block: Buffer, level: number, dictionary: Buffer | undefi
       // Output the stream buffered rather than emitted (none is, as streams flow now) is read
       // out through the listener above before the stream is closed.
       while (deflate.readableLength > 0 && deflate.read() !== null);
-      deflate.close();
+      // Closed once the write's callback has returned: a stream destroyed inside it builds an
+      // ERR_STREAM_DESTROYED (stack trace included) for finish callbacks it does not have,
+      // 2.3% of the event loop's samples archiving 100 KB payloads.
+      process.nextTick(closeStream, deflate);
       if (error) reject(error);
       else resolve(output.length === 1 ? (output[0] as Buffer) : Buffer.concat(output));
     });
   });
+}
+
+function closeStream(stream: DeflateRaw): void {
+  stream.close();
 }
 
 /** The last WINDOW_BYTES of everything seen so far, copied: blocks are not kept alive. */

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { gunzipSync, gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { DeflateRaw, gunzipSync, gzipSync } from 'node:zlib';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeJson, encodePayload } from '../../src/encoding/encode-payload.ts';
 import { parallelGzip } from '../../src/encoding/parallel-gzip.ts';
 import { samplePayload } from '../../src/demo/sample-payload.ts';
@@ -221,6 +221,25 @@ describe('parallelGzip', () => {
     const untold = await run(undefined);
     expect(started).toEqual([0]);
     expect(gunzipSync(Buffer.concat(untold)).equals(input)).toBe(true);
+  });
+
+  it('closes every zlib stream it opens on the pool, once its block is compressed', async () => {
+    const closes = vi.spyOn(DeflateRaw.prototype, 'close');
+    try {
+      const input = json.subarray(0, 3 * 512 * 1024 + 1000);
+      const parts: Buffer[] = [];
+      for await (const part of parallelGzip(slices(input, [512 * 1024]), { level: 1, parallelism: 2 })) {
+        parts.push(part);
+      }
+      expect(gunzipSync(Buffer.concat(parts)).equals(input)).toBe(true);
+      // Closed a tick after each block's write returns, not inside its callback.
+      await new Promise((resolve) => setImmediate(resolve));
+      // Not told the size, every block goes to the pool as it comes, the last 1000 bytes too.
+      expect(closes).toHaveBeenCalledTimes(4);
+      for (const { value } of closes.mock.results) expect(value).toBeUndefined();
+    } finally {
+      closes.mockRestore();
+    }
   });
 
   it('reads blocks from an async source and stops it when the reader stops', async () => {
