@@ -129,14 +129,16 @@ return { stored, reservation }
 // ARGV: payload key prefix, id, bytes. Moves the payload's partial key to its payload key, only
 // while it is still admitted (one evicted between its reservation and this call must not leave
 // bytes the bounds do not count) and only when all its bytes arrived. Returns 1 when committed,
-// 0 when no longer admitted, -1 when the partial key is not `bytes` long.
+// 0 when no longer admitted, -1 when the partial key is not `bytes` long or has no TTL: every
+// write of it sets or refreshes one, so a key without is one a SETRANGE made anew after the
+// partial key went (storeChunks), whose bytes before it are zeros.
 const commitScript = `
 local partial = ARGV[1] .. ARGV[2] .. ':partial'
 if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then
   redis.call('DEL', partial)
   return 0
 end
-if redis.call('STRLEN', partial) ~= tonumber(ARGV[3]) then
+if redis.call('STRLEN', partial) ~= tonumber(ARGV[3]) or redis.call('PTTL', partial) < 0 then
   redis.call('DEL', partial)
   return -1
 end
@@ -419,27 +421,37 @@ export class AdmissionLedger {
    * commit. Sizing the key once spares Redis what APPEND costs past 1 MiB, a reallocation and
    * copy of the whole string per chunk: 50 APPENDs of 1 MiB took 1.3-1.6 s (up to 200 ms
    * each, enough for a command to time out behind three others), 50 SETRANGEs 0.2-0.5 s.
-   * Throws when a write fails; `incomplete` when bytes were lost (the partial key expired
-   * mid-write) or the chunks do not add up to `bytes`. Either way the caller releases the
-   * reservation (which deletes the partial key too), and the TTL clears what a dead producer
-   * leaves.
+   * Throws when a write fails; `incomplete` when bytes were lost (the partial key expired, was
+   * evicted or released mid-write) or the chunks do not add up to `bytes`. Either way the
+   * caller releases the reservation (which deletes the partial key too), and the TTL clears
+   * what a dead producer leaves.
    */
   async storeChunks(payloadId: string, chunks: readonly Buffer[], bytes: number): Promise<StoreOutcome> {
     const key = this.partialKey(payloadId);
     const failures: unknown[] = [];
     const write = { lost: false };
-    // Each chunk is one MULTI, so nothing runs between its check and its write: the first SETs
-    // and sizes the key; every later one refreshes the TTL, and a PEXPIRE that finds no key
-    // means the bytes before were lost (expired), since the SETRANGE after it makes the key anew.
+    // The first chunk SETs and sizes the key in one MULTI, so the key is never sized without
+    // its first bytes. Every later one is a PEXPIRE that refreshes the TTL and a SETRANGE, sent
+    // as two commands: in a MULTI, ioredis copies a Buffer argument twice into new Buffers (the
+    // command, then the transaction), 27 against 16 ms of CPU for 10 MB of chunks here. Bytes
+    // before a chunk are lost when its PEXPIRE finds no key. A key gone between the two is made
+    // anew by the SETRANGE, zeros up to the chunk and without a TTL: its reply is then shorter
+    // than `bytes` (the key is sized at the first chunk), and for the last chunk, whose is not,
+    // the commit refuses a partial key without a TTL.
     const send = async (index: number, offset: number, chunk: Buffer): Promise<void> => {
-      const transaction = this.#redis.multi();
-      if (index > 0) transaction.pexpire(key, PARTIAL_TTL_MS).setrange(key, offset, chunk);
-      else if (bytes > chunk.length)
-        transaction.set(key, chunk, 'PX', PARTIAL_TTL_MS).setrange(key, bytes - 1, ' ');
-      else transaction.set(key, chunk, 'PX', PARTIAL_TTL_MS).pttl(key);
       try {
-        const [first] = checkReplies(await transaction.exec(), 2);
-        if (index > 0 && first === 0) write.lost = true;
+        if (index === 0) {
+          const transaction = this.#redis.multi().set(key, chunk, 'PX', PARTIAL_TTL_MS);
+          if (bytes > chunk.length) transaction.setrange(key, bytes - 1, ' ');
+          else transaction.pttl(key);
+          checkReplies(await transaction.exec(), 2);
+          return;
+        }
+        const [refreshed, length] = await Promise.all([
+          this.#redis.pexpire(key, PARTIAL_TTL_MS),
+          this.#redis.setrange(key, offset, chunk),
+        ]);
+        if (refreshed === 0 || length !== bytes) write.lost = true;
       } catch (error) {
         failures.push(error);
       }

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
+import { AdmissionLedger } from '../../src/admission-ledger.ts';
+import { defaults } from '../../src/config.ts';
 import { INCREMENTAL_THRESHOLD_CHARS } from '../../src/producer/producer.ts';
 import { waitFor } from '../support/wait.ts';
 import { useLeakGuard } from '../support/leak-guard.ts';
@@ -278,6 +281,65 @@ describe('large payloads (the incremental path)', () => {
       expect(await ledger.release('complete')).toBe(true);
       expect(await inspector.usage()).toEqual({ payloads: 0, bytes: 0 });
     } finally {
+      await inspector.close();
+    }
+  });
+
+  it('never commits a payload whose partial key went between the refresh and the write of a chunk', async () => {
+    const queueName = uniqueQueueName('large-gone');
+    const inspector = guard.inspector(servers.redis.url, queueName);
+    const client = new Redis(servers.redis.url, { maxRetriesPerRequest: 1 });
+    const ledger = new AdmissionLedger(client, defaults.redisPrefix, queueName);
+    const options = {
+      maxQueued: 10,
+      maxQueuedBytes: 100 * MiB,
+      policy: 'drop-newest',
+      outcome: 'unknown',
+    } as const;
+    const chunks = [Buffer.alloc(MiB, 'a'), Buffer.alloc(MiB, 'b'), Buffer.alloc(MiB, 'c')];
+    const bytes = 3 * MiB;
+    const pexpire = client.pexpire.bind(client);
+    let refreshes = 0;
+    let goneAt = -1;
+    // The partial key deleted (as eviction or a release would) right after a chunk's PEXPIRE
+    // and before its SETRANGE, in one script on the same connection, so nothing is reordered:
+    // the SETRANGE makes the key anew, zeros up to it and no TTL, and the next chunk's PEXPIRE
+    // finds a key again.
+    vi.spyOn(client, 'pexpire').mockImplementation(async (key, milliseconds) => {
+      refreshes += 1;
+      if (refreshes !== goneAt) return pexpire(key, milliseconds);
+      const refreshedThenGone = await client.eval(
+        "redis.call('PEXPIRE', KEYS[1], ARGV[1]) return redis.call('DEL', KEYS[1])",
+        1,
+        key,
+        milliseconds,
+      );
+      return refreshedThenGone as number;
+    });
+    try {
+      // The second chunk's PEXPIRE is the first (the first chunk SETs), the third's the second.
+      for (const [id, at] of [
+        ['gone-mid', 1],
+        ['gone-last', 2],
+      ] as const) {
+        refreshes = 0;
+        goneAt = at;
+        expect((await ledger.reserve(id, bytes, options)).admitted).toBe(true);
+        // Mid-write, the key made anew is short of `bytes`; at the last chunk it is not, and
+        // only its missing TTL tells it from the payload.
+        expect(await ledger.storeChunks(id, chunks, bytes)).toBe('incomplete');
+        expect(await ledger.readPayload(id)).toBeNull();
+        expect(await inspector.redis.exists(ledger.partialKey(id))).toBe(0);
+        expect(await ledger.release(id)).toBe(true);
+      }
+      goneAt = -1;
+      expect((await ledger.reserve('kept', bytes, options)).admitted).toBe(true);
+      expect(await ledger.storeChunks('kept', chunks, bytes)).toBe('stored');
+      expect(await ledger.readPayload('kept')).toBe(Buffer.concat(chunks).toString());
+      expect(await ledger.release('kept')).toBe(true);
+    } finally {
+      vi.restoreAllMocks();
+      client.disconnect();
       await inspector.close();
     }
   });
