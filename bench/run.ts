@@ -95,6 +95,7 @@ for (const name of selected) {
   results.push({
     ...(JSON.parse(await readFile(resultFile, 'utf8')) as BenchResult),
     freshPageMsPerMb: touch.freshMsPerMb,
+    cpuModel: cpus()[0]?.model,
   });
 }
 await rm(scratch, { recursive: true, force: true });
@@ -133,7 +134,7 @@ const markdown = [
     : '> Full mode (`npm run bench`). Every ratio is measured side by side in one run; see each section for how.',
   '',
   `- Date: ${new Date().toISOString()}${results.some((r) => r.date.slice(0, 13) !== new Date().toISOString().slice(0, 13)) ? ' (sections re-run separately give their own date)' : ''}`,
-  `- Machine: ${availableParallelism()} cores (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${gib(totalmem())} RAM, Linux ${release()}; shared with other work (load average per benchmark below)`,
+  `- Machine of this invocation: ${availableParallelism()} cores (nproc), ${cpus()[0]?.model ?? 'unknown CPU'}, ${gib(totalmem())} RAM, Linux ${release()}; shared with other work (load average per benchmark below; a section run by another invocation names its CPU where it was recorded)`,
   `- Memory: writing a fresh page costs ${touch.freshMsPerMb.toFixed(2)} ms per MB (the page fault that maps it), rewriting a mapped one ${touch.rewriteMsPerMb.toFixed(3)} ms per MB (${(touch.freshMsPerMb / touch.rewriteMsPerMb).toFixed(0)}x), in this invocation; each section gives its own`,
   `- Node ${process.version}, V8 ${process.versions.v8}, zlib ${process.versions.zlib}; libuv pool ${process.env.UV_THREADPOOL_SIZE ?? '4'} threads`,
   `- Payloads: recorded HTTP exchanges of a bank-facing task worker (src/demo/sample-payload.ts, deterministic): server-rendered HTML pages and JSON API answers with request and response headers, logs and the task's outcome; ${quick ? '100 KB and 1 MB' : '100 KB, 1 MB, 10 MB and 50 MB (200 MB for growth)'} of JSON. 1 MB = 10^6 bytes.`,
@@ -166,7 +167,7 @@ const markdown = [
     '',
     r.markdown,
     '',
-    `_Ran ${r.date} in ${r.seconds.toFixed(1)} s; load average ${r.load[0].toFixed(2)} at start, ${r.load[1].toFixed(2)} at end${r.freshPageMsPerMb === undefined ? '' : `; a fresh page cost ${r.freshPageMsPerMb.toFixed(2)} ms per MB`}._`,
+    `_Ran ${r.date}${r.cpuModel === undefined ? '' : ` on ${r.cpuModel}`} in ${r.seconds.toFixed(1)} s; load average ${r.load[0].toFixed(2)} at start, ${r.load[1].toFixed(2)} at end${r.freshPageMsPerMb === undefined ? '' : `; a fresh page cost ${r.freshPageMsPerMb.toFixed(2)} ms per MB`}._`,
     '',
   ]),
 ].join('\n');

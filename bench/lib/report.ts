@@ -38,6 +38,8 @@ export interface BenchResult {
    * the VM it runs on varies between sessions (0.5 to 3.3 ms), and allocation-heavy steps with it.
    */
   freshPageMsPerMb?: number;
+  /** The CPU of the machine that ran it (sections recorded before 2026-11-25 lack it). */
+  cpuModel?: string | undefined;
 }
 
 export const fixed = (value: number, digits = 2): string =>
