@@ -9,6 +9,14 @@ import { useTestRedis, uniqueQueueName } from '../support/servers.ts';
 
 const MiB = 1024 * 1024;
 
+/** Reservation options with room for every payload these tests store by hand. */
+const options = {
+  maxQueued: 10,
+  maxQueuedBytes: 100 * MiB,
+  policy: 'drop-newest',
+  outcome: 'unknown',
+} as const;
+
 /** A payload over the incremental threshold, with values whose JSON has rules of its own. */
 function largePayload(tag: string): Record<string, unknown> {
   return {
@@ -223,12 +231,6 @@ describe('large payloads (the incremental path)', () => {
     const queueName = uniqueQueueName('large-commit');
     const inspector = guard.inspector(servers.redis.url, queueName);
     const { ledger } = inspector;
-    const options = {
-      maxQueued: 10,
-      maxQueuedBytes: 100 * MiB,
-      policy: 'drop-newest',
-      outcome: 'unknown',
-    } as const;
     const chunks = [Buffer.alloc(MiB, 'a'), Buffer.alloc(MiB, 'b'), Buffer.from('c')];
     const bytes = 2 * MiB + 1;
     try {
@@ -290,12 +292,6 @@ describe('large payloads (the incremental path)', () => {
     const inspector = guard.inspector(servers.redis.url, queueName);
     const client = new Redis(servers.redis.url, { maxRetriesPerRequest: 1 });
     const ledger = new AdmissionLedger(client, defaults.redisPrefix, queueName);
-    const options = {
-      maxQueued: 10,
-      maxQueuedBytes: 100 * MiB,
-      policy: 'drop-newest',
-      outcome: 'unknown',
-    } as const;
     const chunks = [Buffer.alloc(MiB, 'a'), Buffer.alloc(MiB, 'b'), Buffer.alloc(MiB, 'c')];
     const bytes = 3 * MiB;
     const pexpire = client.pexpire.bind(client);
