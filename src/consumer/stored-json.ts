@@ -1,5 +1,5 @@
 import type { RedisClient } from '../redis-client.ts';
-import type { ByteSource } from '../encoding/json-scanner.ts';
+import { bufferSource, type ByteSource } from '../encoding/json-scanner.ts';
 
 /**
  * Bytes read per GETRANGE: one read in flight ahead of the one being compressed, each a small
@@ -117,7 +117,7 @@ export async function storedJsonSource(
     // Whatever the key holds is the payload, as its STRLEN would have said (bytes written over
     // it fail as not JSON); more than the job gives is read again below.
     if (bytes.length <= expectedBytes) {
-      return { length: bytes.length, read: (start, end) => Promise.resolve(bytes.subarray(start, end)) };
+      return bufferSource(bytes);
     }
   }
   const length = await redis.strlen(key);
